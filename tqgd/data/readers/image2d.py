@@ -1,0 +1,35 @@
+"""2D PNG/JPEG slices (e.g. Concord-style exports): grey values, not HU.
+
+The volume has one slice, spacing 1 mm (unknown) and ``meta.has_hu = False``, so HU-based steps (calcium
+threshold, Agatston) know they cannot run on it. 16-bit PNGs keep their full range.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from tqgd.data.readers import reader
+from tqgd.data.volume import CTVolume, ScanMetadata
+from tqgd.errors import ScanReadError
+
+
+@reader(".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+def read_image_slice(path: Path, **_options) -> CTVolume:
+    """Read a 2D image as a one-slice volume of grey values (colour images are converted to grey)."""
+    path = Path(path)
+    data = np.fromfile(path, dtype=np.uint8) if path.stat().st_size else np.zeros(0, np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if image is None:
+        raise ScanReadError("not a readable image (empty, truncated or not PNG/JPEG/TIFF/BMP)", path)
+    if image.ndim == 3:
+        channels = image.shape[2]
+        code = cv2.COLOR_BGRA2GRAY if channels == 4 else cv2.COLOR_BGR2GRAY
+        image = cv2.cvtColor(image, code)
+    meta = ScanMetadata(source=path, format="image", has_hu=False, modality=None, scan_id=path.stem,
+                        extra={"note": "2D image: grey values, not Hounsfield units; spacing unknown (1 mm assumed)",
+                               "dtype": str(image.dtype)})
+    return CTVolume(hu=image[None].astype(np.float32), spacing_mm=(1.0, 1.0, 1.0), origin_mm=(0.0, 0.0, 0.0),
+                    direction=np.eye(3), meta=meta)
