@@ -1,0 +1,1 @@
+"""Box annotation file formats: YOLO text labels, COCO JSON and Pascal VOC XML (write and validated read)."""
