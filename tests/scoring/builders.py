@@ -62,3 +62,27 @@ def three_lesion_case(shape_zyx: tuple[int, int, int] = (6, 40, 40)) -> tuple[CT
     volume.hu[3, 11, 29] = 700
     labels[3:5, 10:14, 28:32] = 3
     return volume, labels
+
+
+def write_orcascore_case(root: Path, case_id: str, volume: CTVolume, labels: np.ndarray) -> tuple[Path, Path]:
+    """Write ``Images/<ID>CTI.mhd`` and ``Reference standard/<ID>R.mhd`` (OrCaScore layout) under ``root``."""
+    from tqgd.data.orcascore import image_path, reference_path
+
+    image = write_mhd(volume.hu, image_path(root, case_id), volume.spacing_mm, np.int16)
+    reference = write_mhd(labels, reference_path(root, case_id), volume.spacing_mm, np.uint8)
+    return image, reference
+
+
+def boxes_from_labels(labels: np.ndarray) -> list[tuple[int, tuple[float, float, float, float], float, str]]:
+    """One tight box per 2D connected label component per slice, class named by artery (as a perfect detector)."""
+    from scipy import ndimage
+
+    from tqgd.data.orcascore import ARTERY_LABELS
+
+    boxes = []
+    for z in range(labels.shape[0]):
+        for value, name in ARTERY_LABELS.items():
+            components, _ = ndimage.label(labels[z] == value, structure=np.ones((3, 3)))
+            for rows, cols in ndimage.find_objects(components):
+                boxes.append((z, (float(cols.start), float(rows.start), float(cols.stop), float(rows.stop)), 0.9, name))
+    return boxes

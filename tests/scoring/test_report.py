@@ -1,0 +1,46 @@
+"""Terminal summary, one-page PNG report and evaluation figures."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from tqgd.scoring import ScoringOptions, score_mask, summary_text
+from tqgd.scoring.plots import write_bland_altman_png, write_confusion_png
+from tqgd.scoring.report import largest_lesions, write_report_png
+from tests.scoring.builders import make_volume, three_lesion_case
+
+
+def _png_shape(path):
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    assert image is not None, f"{path} is not a readable PNG"
+    return image.shape
+
+
+def test_report_png_is_one_page_with_thumbnails(tmp_path):
+    volume, labels = three_lesion_case()
+    report = score_mask(volume, labels, ScoringOptions(mass_calibration_mg_per_cm3_hu=0.8))
+    path = write_report_png(report, volume, tmp_path / "report.png")
+    assert _png_shape(path) == (850, 1100, 3)
+    # A (LAD): 2 slices x 4 mm^2 x weight 3 = 24; C (RCA): 4 mm^2 x 4 + 4 mm^2 x 2 = 24; B (LCX): 2.25 x 4 = 9
+    assert [(lesion.artery, lesion.agatston) for lesion in largest_lesions(report)] == [("LAD", 24.0), ("RCA", 24.0),
+                                                                                        ("LCX", 9.0)]
+    assert not list(tmp_path.glob(".report.png*"))  # no temporary file left behind
+
+
+def test_report_png_without_calcium_or_artery_labels(tmp_path):
+    volume = make_volume((3, 16, 16))
+    report = score_mask(volume, np.zeros(volume.shape, np.uint8))
+    assert _png_shape(write_report_png(report, volume, tmp_path / "empty.png")) == (850, 1100, 3)
+    text = summary_text(report)
+    assert "Total" in text and "0 (no calcium)" in text
+
+
+def test_evaluation_figures(tmp_path):
+    reference = [0.0, 12.0, 150.0, 480.0, 35.0]
+    predicted = [0.0, 10.0, 170.0, 455.0, 35.0]
+    ba = write_bland_altman_png(reference, predicted, tmp_path / "ba.png", labels=list("ABCDE"))
+    assert _png_shape(ba) == (500, 700, 3)
+    matrix = np.array([[1, 0, 0], [0, 2, 1], [0, 0, 1]])
+    cm = write_confusion_png(matrix, ["0", "1-99", ">=100"], tmp_path / "cm.png", kappa=0.71)
+    assert _png_shape(cm)[2] == 3
