@@ -35,8 +35,8 @@ DESCRIPTIVE_KEYWORDS = ("SeriesDescription", "Manufacturer", "ManufacturerModelN
 def _read_single_file(path: Path, series_uid: str | None) -> list[tuple[Path, Dataset]]:
     ds = parse_dicom(path, force=not looks_like_dicom(path))
     if not any(keyword in ds for keyword in ("SOPClassUID", "Modality", "PixelData")):
-        raise ScanReadError("not a DICOM file: no DICOM header elements found; point tqgd at a DICOM series, .mhd, "
-                            ".nii(.gz) or image file", path)
+        raise ScanReadError(f"the DICOM file holds no image header ({len(ds)} element(s): no SOPClassUID, Modality or "
+                            "Pixel Data); it is truncated or damaged, or not an image (e.g. a DICOMDIR)", path)
     found_uid = str(ds.get("SeriesInstanceUID", ""))
     if series_uid is not None and found_uid != series_uid:
         raise SeriesError(f"series_uid {series_uid!r} was asked for, but this file belongs to series {found_uid!r}",

@@ -8,6 +8,7 @@ silently leave a hole in the scan. Several image series in one folder are listed
 from __future__ import annotations
 
 import os
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,9 @@ from pydicom.dataset import Dataset
 
 from tqgd.data.readers import looks_like_dicom
 from tqgd.errors import ScanReadError, SeriesError
+
+NOT_DICOM_MESSAGE = ("not a DICOM file (no 'DICM' marker at byte 128 and no readable DICOM header); point tqgd at a "
+                     "DICOM series folder or file, .mhd, .nii(.gz) or image file")
 
 #: File endings tried as DICOM even without the Part 10 preamble (old ACR-NEMA style exports).
 DICOM_SUFFIXES = (".dcm", ".dicom", ".ima")
@@ -52,15 +56,27 @@ class FolderScan:
 
 
 def parse_dicom(path: Path, *, force: bool = False) -> Dataset:
-    """Parse one file with pydicom (pixel bytes included, not yet decoded); failures become ``ScanReadError``."""
-    try:
-        return pydicom.dcmread(path, force=force)
-    except pydicom.errors.InvalidDicomError as exc:
-        raise ScanReadError("not a DICOM file (no 'DICM' marker at byte 128 and no readable DICOM header); "
-                            "point tqgd at a DICOM series, .mhd, .nii(.gz) or image file", path) from exc
-    except Exception as exc:  # pydicom raises many types on damaged headers; all mean "unreadable" to the user
-        raise ScanReadError(f"DICOM header cannot be parsed ({type(exc).__name__}: {exc}); the file is damaged or "
-                            "truncated. Copy it again from the source", path) from exc
+    """Parse one file with pydicom (pixel bytes read, not decoded); any failure becomes a ``ScanReadError``.
+
+    ``force`` reads files without the "DICM" preamble; what comes back must still look like a DICOM image header.
+    A file that ends inside an element (pydicom only warns) is reported as truncated.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            ds = pydicom.dcmread(path, force=force)
+        except pydicom.errors.InvalidDicomError as exc:
+            raise ScanReadError(NOT_DICOM_MESSAGE, path) from exc
+        except Exception as exc:  # pydicom raises many types on damaged headers; all mean "unreadable" to the user
+            raise ScanReadError(f"DICOM header cannot be parsed ({type(exc).__name__}: {exc}); the file is damaged "
+                                "or truncated. Copy it again from the source", path) from exc
+    for warning in caught:
+        if "end of file" in str(warning.message).lower():
+            raise ScanReadError(f"the file is truncated ({warning.message}); copy it again from the source", path)
+        warnings.warn(warning.message, warning.category, stacklevel=2)
+    if force and not any(keyword in ds for keyword in ("SOPClassUID", "Modality", "PixelData")):
+        raise ScanReadError(NOT_DICOM_MESSAGE, path)
+    return ds
 
 
 def _walk_files(folder: Path) -> list[Path]:
@@ -80,8 +96,6 @@ def _read_candidate(path: Path) -> tuple[Dataset | None, str]:
         try:
             ds = parse_dicom(path, force=True)
         except ScanReadError:
-            return None, "not DICOM"
-        if "SOPClassUID" not in ds and "Modality" not in ds:
             return None, "not DICOM"
     else:
         return None, "not DICOM"
@@ -106,7 +120,8 @@ def scan_folder(folder: Path) -> FolderScan:
 
 def skipped_summary(skipped: list[tuple[Path, str]]) -> str:
     """'3 not DICOM, 1 DICOM without pixel data' for messages and metadata."""
-    return ", ".join(f"{n} {reason}" for reason, n in Counter(reason for _, reason in skipped).most_common())
+    counts = Counter(reason for _, reason in skipped)
+    return ", ".join(f"{n} {reason}" for reason, n in sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
 
 def choose_series(scan: FolderScan, folder: Path, series_uid: str | None) -> SeriesFiles:
