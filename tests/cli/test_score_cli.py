@@ -148,3 +148,31 @@ def test_evaluate_argument_errors(monkeypatch, capsys, tmp_path, case_files):
 def test_help_has_an_example(monkeypatch, capsys, command):
     code, out, _ = run_tqgd(monkeypatch, capsys, command, "--help")
     assert code == 0 and "Example: tqgd" in out
+
+
+def test_score_dicom_overlapping_low_kv_series_without_identifiers(monkeypatch, capsys, tmp_path):
+    from tqgd.data.writers import write_dicom_series
+
+    volume = make_volume((6, 24, 24), (1.5, 1.0, 1.0), kvp=100.0, slice_thickness_mm=3.0)
+    labels = np.zeros(volume.shape, np.uint8)
+    volume.hu[2:4, 5:7, 5:7] = 300  # 4 mm^2, weight 3, seen on two overlapping slices
+    labels[2:4, 5:7, 5:7] = 1
+    volume.hu[2, 12:14, 12:14] = 140  # counts at 130 HU, not at the 100 kVp threshold of 147 HU
+    labels[2, 12:14, 12:14] = 1
+    write_dicom_series(volume, tmp_path / "dicom", patient_name="DOE^JANE", patient_id="MRN-0042", kvp=100.0,
+                       slice_thickness_mm=3.0, uid_seed="scoring-test")
+    mask = write_mhd(labels, tmp_path / "mask.mhd", volume.spacing_mm, np.uint8)
+    code, _, err = run_tqgd(monkeypatch, capsys, "score", tmp_path / "dicom", "--mask", mask, "--out", tmp_path / "a")
+    assert code == 0, err
+    data = json.loads((tmp_path / "a" / "score.json").read_text())
+    assert data["scan"]["slice_thickness_mm"] == 3.0 and data["scan"]["kvp"] == 100.0
+    assert data["conventions"]["slice_factor"] == pytest.approx(0.5)
+    assert data["agatston"] == pytest.approx((2 * 4.0 * 3 + 4.0 * 1) * 0.5)  # 14
+    text = (tmp_path / "a" / "score.json").read_text()
+    assert "DOE" not in text and "MRN-0042" not in text
+    code, _, err = run_tqgd(monkeypatch, capsys, "score", tmp_path / "dicom", "--mask", mask, "--out", tmp_path / "b",
+                            "--kvp-threshold", "--slice-normalisation", "thickness")
+    assert code == 0, err
+    data = json.loads((tmp_path / "b" / "score.json").read_text())
+    assert data["conventions"]["threshold_hu"] == 147.0 and data["conventions"]["slice_factor"] == 1.0
+    assert data["agatston"] == pytest.approx(2 * 4.0 * 3)  # 24: the 140 HU lesion is gone, overlap double counts

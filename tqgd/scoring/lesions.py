@@ -71,6 +71,17 @@ def calcium_classes(labels: np.ndarray, arteries: bool) -> list[tuple[int, np.nd
     return [(value, labels == value) for value in ARTERY_LABELS]
 
 
+def bounding_box(mask: np.ndarray) -> tuple[slice, slice, slice] | None:
+    """Smallest (z, y, x) slices holding every True voxel of ``mask``, or None when it is empty."""
+    if not mask.any():
+        return None
+    box = []
+    for axis in range(3):
+        present = np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != axis)))
+        box.append(slice(int(present[0]), int(present[-1]) + 1))
+    return tuple(box)  # type: ignore[return-value]
+
+
 def find_lesions(hu: np.ndarray, labels: np.ndarray, spacing_mm: tuple[float, float, float], *, threshold_hu: float,
                  connectivity_2d: int, min_area_mm2: float, arteries: bool) -> LesionComponents:
     """Per-slice and 3D lesions of ``labels`` (Z, Y, X) on ``hu`` (same shape); see the module docstring."""
@@ -82,9 +93,10 @@ def find_lesions(hu: np.ndarray, labels: np.ndarray, spacing_mm: tuple[float, fl
     dropped = 0
     next_id = 0
     for artery_value, class_mask in calcium_classes(labels, arteries):
-        per_slice, n = ndimage.label(class_mask & above, structure=in_plane_structure(connectivity_2d))
-        if n == 0:
+        box = bounding_box(class_mask & above)
+        if box is None:
             continue
+        per_slice, n = ndimage.label(class_mask[box] & above[box], structure=in_plane_structure(connectivity_2d))
         counts = np.bincount(per_slice.ravel(), minlength=n + 1)
         keep = counts * pixel_area_mm2 >= min_area_mm2 - _AREA_TOLERANCE
         keep[0] = False
@@ -93,24 +105,26 @@ def find_lesions(hu: np.ndarray, labels: np.ndarray, spacing_mm: tuple[float, fl
         grouped, n_groups = ndimage.label(kept, structure=grouping_structure(connectivity_2d))
         if n_groups == 0:
             continue
-        lesion_map[kept] = grouped[kept] + next_id
+        lesion_map[box][kept] = grouped[kept] + next_id
         z, y, x = np.nonzero(kept)
         component = per_slice[z, y, x]
         kept_ids = np.flatnonzero(keep)
         group_of = np.zeros(n + 1, dtype=np.int64)
         group_of[component] = grouped[z, y, x] + next_id
         slice_of = np.zeros(n + 1, dtype=np.int64)
-        slice_of[component] = z
-        values = hu[z, y, x].astype(np.float64)
-        peak = np.asarray(ndimage.maximum(hu, per_slice, kept_ids), dtype=np.float64).reshape(-1)
+        slice_of[component] = z + box[0].start
+        values = hu[box][z, y, x].astype(np.float64)
+        peak = np.full(n + 1, -np.inf)
+        np.maximum.at(peak, component, values)
         columns["lesion_id"].append(group_of[kept_ids])
         columns["slice_index"].append(slice_of[kept_ids])
         columns["artery_value"].append(np.full(len(kept_ids), artery_value, dtype=np.int64))
         columns["pixel_count"].append(counts[kept_ids])
-        columns["peak_hu"].append(peak)
+        columns["peak_hu"].append(peak[kept_ids])
         columns["sum_hu"].append(np.bincount(component, weights=values, minlength=n + 1)[kept_ids])
-        columns["centroid_y"].append(np.bincount(component, weights=y, minlength=n + 1)[kept_ids] / counts[kept_ids])
-        columns["centroid_x"].append(np.bincount(component, weights=x, minlength=n + 1)[kept_ids] / counts[kept_ids])
+        for name, coordinate, offset in (("centroid_y", y, box[1].start), ("centroid_x", x, box[2].start)):
+            sums = np.bincount(component, weights=coordinate, minlength=n + 1)[kept_ids]
+            columns[name].append(sums / counts[kept_ids] + offset)
         next_id += n_groups
     arrays = {k: (np.concatenate(v) if v else np.zeros(0)) for k, v in columns.items()}
     order = np.lexsort((arrays["slice_index"], arrays["lesion_id"]))
