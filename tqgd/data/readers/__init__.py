@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tqgd.data.volume import CTVolume
-from tqgd.errors import ScanReadError
+from tqgd.errors import ConfigError, ScanReadError
 
 ReaderFn = Callable[..., CTVolume]
 
@@ -29,6 +29,14 @@ def reader(*suffixes: str) -> Callable[[ReaderFn], ReaderFn]:
         return fn
 
     return register
+
+
+def refuse_dicom_options(path: Path, options: dict[str, object]) -> None:
+    """Non-DICOM readers take no options: a set ``series_uid`` (or any other) would be silently ignored."""
+    given = sorted(name for name, value in options.items() if value is not None)
+    if given:
+        raise ConfigError(f"option(s) {', '.join(given)} apply to DICOM folders only, and this is a "
+                          f"{path.suffix or 'non-DICOM'} file; leave them out", path)
 
 
 def supported_suffixes() -> list[str]:

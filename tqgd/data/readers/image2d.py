@@ -11,15 +11,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from tqgd.data.readers import reader
+from tqgd.data.readers import reader, refuse_dicom_options
 from tqgd.data.volume import CTVolume, ScanMetadata
 from tqgd.errors import ScanReadError
 
 
 @reader(".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
-def read_image_slice(path: Path, **_options) -> CTVolume:
+def read_image_slice(path: Path, **options: object) -> CTVolume:
     """Read a 2D image as a one-slice volume of grey values (colour images are converted to grey)."""
     path = Path(path)
+    refuse_dicom_options(path, options)
     data = np.fromfile(path, dtype=np.uint8) if path.stat().st_size else np.zeros(0, np.uint8)
     image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if image is None:
