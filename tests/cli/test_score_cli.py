@@ -9,10 +9,16 @@ import cv2
 import numpy as np
 import pytest
 
+from tests.scoring.builders import (
+    boxes_from_labels,
+    detection_result,
+    make_volume,
+    three_lesion_case,
+    write_mhd,
+    write_orcascore_case,
+)
 from tqgd.cli import main
 from tqgd.detections import save_detections
-from tests.scoring.builders import boxes_from_labels, detection_result, make_volume, three_lesion_case, write_mhd, \
-    write_orcascore_case
 
 EXPECTED_AGATSTON = 57.0  # three_lesion_case: A 24 + B 9 + C 24 (see tests/scoring/test_report.py)
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.scoring.builders import BACKGROUND_HU, detection_result, make_volume
 from tqgd.errors import LabelError
 from tqgd.scoring import ScoringOptions, score_detections, score_mask
 from tqgd.scoring.boxes import box_pixel_range, calcium_from_boxes, lesion_in_box
-from tests.scoring.builders import BACKGROUND_HU, detection_result, make_volume
 
 
 def _slice_with_two_blobs() -> np.ndarray:
@@ -79,7 +79,16 @@ def test_overlapping_boxes_do_not_double_count_and_artery_classes_give_per_arter
     assert per_artery["RCA"]["agatston"] == pytest.approx(36.0)
     assert per_artery["LCX"]["agatston"] == 0
     assert report.input["boxes_without_calcium"] == 1
-    assert any("1 of 4 boxes have no pixel at or above 130 HU" in n for n in report.notes)
+    assert any("1 of 4 boxes hold no pixel above the calcium threshold" in n for n in report.notes)
+
+
+def test_exclusive_threshold_leaves_out_the_130_hu_pixel():
+    volume = make_volume((3, 20, 20), (3.0, 0.5, 0.5))
+    volume.hu[1] = _slice_with_two_blobs()
+    result = detection_result(volume, [(1, (2.0, 2.0, 12.0, 12.0), 0.9, "calcium")])
+    exclusive = score_detections(volume, result, ScoringOptions(threshold_inclusive=False))
+    assert exclusive.agatston == pytest.approx(9 * 0.25 * 4)  # P without its 130 HU neighbour
+    assert exclusive.conventions.calcium_floor_hu > 130.0
 
 
 def test_box_rule_follows_the_threshold_option():
@@ -88,7 +97,7 @@ def test_box_rule_follows_the_threshold_option():
     result = detection_result(volume, [(1, (3.0, 3.0, 7.0, 7.0), 0.9, "calcium")])
     assert score_detections(volume, result).agatston == pytest.approx(4.0)
     assert score_detections(volume, result, ScoringOptions(kvp_adjusted_threshold=True)).agatston == 0
-    found = calcium_from_boxes(volume.hu, result, threshold_hu=147.0, connectivity_2d=8)
+    found = calcium_from_boxes(volume.hu, result, calcium_floor_hu=147.0, connectivity_2d=8)
     assert found.boxes_without_calcium == 1 and not found.labels.any()
 
 

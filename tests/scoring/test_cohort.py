@@ -5,13 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.scoring.builders import (
+    boxes_from_labels,
+    detection_result,
+    make_volume,
+    three_lesion_case,
+    write_mhd,
+    write_orcascore_case,
+)
 from tqgd.data.orcascore import discover_cases
 from tqgd.detections import save_detections
 from tqgd.errors import DatasetError
 from tqgd.scoring.cohort import evaluate_cohort, find_prediction, pair_predictions
 from tqgd.scoring.options import ScoringOptions
-from tests.scoring.builders import (boxes_from_labels, detection_result, make_volume, three_lesion_case, write_mhd,
-                                    write_orcascore_case)
 
 
 def _one_lesion_case(hu: float, size: int):
@@ -25,7 +31,8 @@ def _one_lesion_case(hu: float, size: int):
 @pytest.fixture()
 def orcascore_set(tmp_path):
     """Three patients (TRV1P1, TRV1P2, TRV1P10) with different calcium burdens, plus their volumes and labels."""
-    cases = {"TRV1P1": three_lesion_case(), "TRV1P2": _one_lesion_case(450.0, 20), "TRV1P10": _one_lesion_case(180.0, 3)}
+    cases = {"TRV1P1": three_lesion_case(), "TRV1P2": _one_lesion_case(450.0, 20),
+             "TRV1P10": _one_lesion_case(180.0, 3)}
     root = tmp_path / "set"
     for case_id, (volume, labels) in cases.items():
         write_orcascore_case(root, case_id, volume, labels)

@@ -58,7 +58,7 @@ FIVE_CLASS = [0, 1, 1, 2, 2, 3, 3, 4]  # 0 / 1-10 / 11-100 / 101-400 / >400
 FOUR_CLASS = [0, 1, 1, 1, 2, 2, 3, 3]  # 0 / 1-99 / 100-399 / >=400
 
 
-@pytest.mark.parametrize(("score", "five", "four"), list(zip(BOUNDARY_SCORES, FIVE_CLASS, FOUR_CLASS)))
+@pytest.mark.parametrize(("score", "five", "four"), list(zip(BOUNDARY_SCORES, FIVE_CLASS, FOUR_CLASS, strict=False)))
 def test_risk_category_boundaries(score, five, four):
     assert risk_category(score, "five-class").index == five
     assert risk_category(score, "four-class").index == four

@@ -5,16 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.scoring.builders import make_volume, three_lesion_case
 from tqgd.scoring.evaluate import LesionMatch, evaluate_case, match_lesions, orcascore_lesions
 from tqgd.scoring.options import ScoringOptions
 from tqgd.scoring.score import score_labels
-from tests.scoring.builders import make_volume, three_lesion_case
 
 VOXEL_MM3 = 3.0 * 0.5 * 0.5
 
 
 def _lesions(volume, labels, arteries=True):
-    return orcascore_lesions(volume.hu, labels, volume.spacing_mm, threshold_hu=130.0, arteries=arteries)
+    return orcascore_lesions(volume.hu, labels, volume.spacing_mm, calcium_floor_hu=130.0, arteries=arteries)
 
 
 def _perturbed(volume, labels):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from tests.scoring.builders import make_volume, three_lesion_case
 from tqgd.scoring import ScoringOptions, score_mask, summary_text
 from tqgd.scoring.plots import write_bland_altman_png, write_confusion_png
 from tqgd.scoring.report import largest_lesions, write_report_png
-from tests.scoring.builders import make_volume, three_lesion_case
 
 
 def _png_shape(path):

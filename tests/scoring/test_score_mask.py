@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
+from tests.scoring.builders import make_volume
 from tqgd.errors import ConfigError, LabelError, ScanReadError
 from tqgd.scoring import ScoringOptions, score_mask, summary_text
-from tests.scoring.builders import make_volume
 
 PIXEL_MM = 0.5
 PIXEL_AREA_MM2 = PIXEL_MM * PIXEL_MM
@@ -108,6 +108,18 @@ def test_mass_score_with_calibration_factor():
     assert report.mass_mg == pytest.approx(calibration * volume_cm3 * 350.0)  # 0.84 mg
     assert report.mass_mg == pytest.approx(0.84)
     assert report.lesions[0].slices[0].mean_hu == pytest.approx(350.0)
+
+
+def test_inclusive_and_exclusive_threshold():
+    volume = make_volume((3, 16, 16), (3.0, 1.0, 1.0))
+    labels = np.zeros(volume.shape, np.uint8)
+    volume.hu[1, 2:4, 2:4] = 130  # exactly the threshold
+    volume.hu[1, 8:10, 8:10] = 131
+    labels[1] = 1
+    assert score_mask(volume, labels, ScoringOptions(mask_labels="binary")).agatston == pytest.approx(8.0)
+    exclusive = score_mask(volume, labels, ScoringOptions(mask_labels="binary", threshold_inclusive=False))
+    assert exclusive.agatston == pytest.approx(4.0)
+    assert exclusive.to_dict()["options"]["threshold_inclusive"] is False
 
 
 def test_kvp_adjusted_threshold_on_a_100_kvp_scan():

@@ -3,11 +3,11 @@
 Rule, per box on slice z:
 1. The box covers the pixels whose centres lie inside it (pixel ``i`` spans edges ``i .. i+1``, centre ``i+0.5``);
    a box narrower than one pixel still covers the pixel holding its centre. Boxes are clipped to the image.
-2. The box's brightest pixel is found (ties: the first in row-major order). If it is below the calcium threshold
-   the box holds no calcium and adds nothing (counted in the report's notes).
-3. The lesion is the set of pixels inside the box at or above the threshold that are connected (2D connectivity
-   option) to that brightest pixel. Other bright pixels in the box that are not connected to it are left out:
-   a box marks one lesion.
+2. The box's brightest pixel is found (ties: the first in row-major order). If it is not calcium (below the
+   threshold) the box holds no calcium and adds nothing (counted in the report's notes).
+3. The lesion is the set of calcium pixels (at or above the threshold; strictly above when the threshold is
+   exclusive) inside the box that are connected (2D connectivity option) to that brightest pixel. Other bright
+   pixels in the box that are not connected to it are left out: a box marks one lesion.
 Boxes are applied in decreasing confidence; where boxes overlap, a pixel keeps the artery of the first box that
 claimed it. A box's class gives its artery when the class is named LAD, LCX or RCA; otherwise calcium is of
 unknown artery.
@@ -52,7 +52,7 @@ def box_pixel_range(low_edge: float, high_edge: float, size: int) -> tuple[int, 
     return max(start, 0), min(stop, size)
 
 
-def lesion_in_box(hu_slice: np.ndarray, box_xyxy: tuple[float, float, float, float], threshold_hu: float,
+def lesion_in_box(hu_slice: np.ndarray, box_xyxy: tuple[float, float, float, float], calcium_floor_hu: float,
                   connectivity_2d: int) -> tuple[np.ndarray, tuple[slice, slice]] | None:
     """Boolean lesion patch and its (rows, cols) slices inside ``box_xyxy``; None when the box holds no calcium.
 
@@ -65,18 +65,19 @@ def lesion_in_box(hu_slice: np.ndarray, box_xyxy: tuple[float, float, float, flo
         return None
     patch = hu_slice[r0:r1, c0:c1]
     brightest = np.unravel_index(int(np.argmax(patch)), patch.shape)
-    if patch[brightest] < threshold_hu:
+    if patch[brightest] < calcium_floor_hu:
         return None
     structure = ndimage.generate_binary_structure(2, 1 if connectivity_2d == 4 else 2)
-    components, _ = ndimage.label(patch >= threshold_hu, structure=structure)
+    components, _ = ndimage.label(patch >= calcium_floor_hu, structure=structure)
     return components == components[brightest], (slice(r0, r1), slice(c0, c1))
 
 
 def _artery_value(detection: Detection) -> int | None:
+    """Artery label value named by the detection's class (LAD/LCX/RCA), None for any other class."""
     return _ARTERY_VALUE_BY_NAME.get(detection.class_name.strip().upper())
 
 
-def calcium_from_boxes(hu: np.ndarray, result: DetectionResult, *, threshold_hu: float,
+def calcium_from_boxes(hu: np.ndarray, result: DetectionResult, *, calcium_floor_hu: float,
                        connectivity_2d: int) -> BoxCalcium:
     """Apply the box rule to every detection of ``result`` on ``hu`` (Z, Y, X); see the module docstring."""
     detections = sorted(result.all_detections(), key=lambda item: -item[1].confidence)
@@ -89,7 +90,7 @@ def calcium_from_boxes(hu: np.ndarray, result: DetectionResult, *, threshold_hu:
         if x1 <= 0 or y1 <= 0 or x0 >= width or y0 >= height:
             found.boxes_outside_image += 1
             continue
-        lesion = lesion_in_box(hu[z], detection.box_xyxy, threshold_hu, connectivity_2d)
+        lesion = lesion_in_box(hu[z], detection.box_xyxy, calcium_floor_hu, connectivity_2d)
         if lesion is None:
             found.boxes_without_calcium += 1
             continue
@@ -98,8 +99,8 @@ def calcium_from_boxes(hu: np.ndarray, result: DetectionResult, *, threshold_hu:
         value = _artery_value(detection) if arteries else BOX_CALCIUM_VALUE
         target[patch_mask & (target == 0)] = value
     if found.boxes_without_calcium:
-        found.notes.append(f"{found.boxes_without_calcium} of {found.boxes_total} boxes have no pixel at or above "
-                           f"{threshold_hu:g} HU and add no calcium")
+        found.notes.append(f"{found.boxes_without_calcium} of {found.boxes_total} boxes hold no pixel above the "
+                           "calcium threshold and add no calcium")
     if found.boxes_outside_image:
         found.notes.append(f"{found.boxes_outside_image} boxes lie outside the image and were ignored")
     return found

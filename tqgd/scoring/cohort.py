@@ -43,7 +43,7 @@ def evaluate_scan(volume: CTVolume, reference: Path, prediction: Path, options: 
     ref_labels, ref_spacing = read_mask(reference)
     check_mask_matches(volume, ref_labels, ref_spacing, reference)
     ref_arteries = resolve_label_mode(ref_labels, reference_labels, reference)
-    threshold_hu = conventions_for(volume, options).threshold_hu
+    floor_hu = conventions_for(volume, options).calcium_floor_hu
     ref_info = {"kind": "reference", "path": str(reference), "labels": "arteries" if ref_arteries else "binary"}
     ref_score = score_labels(volume, ref_labels, options, arteries=ref_arteries, input_info=ref_info)
     if is_detections_file(prediction):
@@ -57,9 +57,9 @@ def evaluate_scan(volume: CTVolume, reference: Path, prediction: Path, options: 
         pred_arteries = resolve_label_mode(pred_labels, options.mask_labels, prediction)
         pred_info = {"kind": "mask", "path": str(prediction), "labels": "arteries" if pred_arteries else "binary"}
         pred_score = score_labels(volume, pred_labels, options, arteries=pred_arteries, input_info=pred_info)
-    ref_lesions = orcascore_lesions(volume.hu, ref_labels, volume.spacing_mm, threshold_hu=threshold_hu,
+    ref_lesions = orcascore_lesions(volume.hu, ref_labels, volume.spacing_mm, calcium_floor_hu=floor_hu,
                                     arteries=ref_arteries)
-    pred_lesions = orcascore_lesions(volume.hu, pred_labels, volume.spacing_mm, threshold_hu=threshold_hu,
+    pred_lesions = orcascore_lesions(volume.hu, pred_labels, volume.spacing_mm, calcium_floor_hu=floor_hu,
                                      arteries=pred_arteries)
     return evaluate_case(case_id or volume.meta.scan_id or volume.meta.source.name, ref_lesions, pred_lesions,
                          ref_score, pred_score)

@@ -42,13 +42,13 @@ class LesionSet:
 
 
 def orcascore_lesions(hu: np.ndarray, labels: np.ndarray, spacing_mm: tuple[float, float, float], *,
-                      threshold_hu: float, arteries: bool) -> LesionSet:
+                      calcium_floor_hu: float, arteries: bool) -> LesionSet:
     """3D 6-connected lesions of ``labels`` on ``hu`` (no minimum size), per artery when ``arteries``."""
     voxel_mm3 = float(np.prod(spacing_mm))
     lesion_map = np.zeros(labels.shape, dtype=np.int32)
     artery_value = [UNKNOWN_ARTERY_VALUE]
     voxel_counts = [0]
-    above = hu >= threshold_hu
+    above = hu >= calcium_floor_hu
     six = ndimage.generate_binary_structure(3, 1)
     for value, class_mask in calcium_classes(labels, arteries):
         components, n = ndimage.label(class_mask & above, structure=six)
@@ -76,7 +76,9 @@ class LesionMatch:
     ppv_defined: bool = True
 
     def __add__(self, other: LesionMatch) -> LesionMatch:
-        summed = {f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self) if f.name != "ppv_defined"}
+        """Pool two patients' counts and volumes (PPV stays defined only if both had it)."""
+        summed = {f.name: getattr(self, f.name) + getattr(other, f.name)
+                  for f in fields(self) if f.name != "ppv_defined"}
         return LesionMatch(**summed, ppv_defined=self.ppv_defined and other.ppv_defined)
 
     @property
@@ -109,6 +111,7 @@ class LesionMatch:
 
 
 def _ratio(numerator: float, denominator: float) -> float | None:
+    """numerator / denominator, None when the denominator is zero."""
     return float(numerator / denominator) if denominator else None
 
 

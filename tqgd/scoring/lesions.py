@@ -1,8 +1,9 @@
 """Calcium lesions in a label volume: per-slice (2D) lesions for Agatston, grouped into 3D lesions for reporting.
 
 Rule: a voxel is calcium when its label marks calcium (an artery value, or any non-zero value for a binary mask)
-and its HU is at or above the threshold. Per slice, calcium pixels of the same artery form a lesion when they are
-connected (4- or 8-connectivity, an option); lesions smaller than the minimum area are dropped from every score.
+and its HU is at or above ``calcium_floor_hu`` (the threshold, or just above it: ``options.calcium_floor``).
+Per slice, calcium pixels of the same artery form a lesion when they are connected (4- or 8-connectivity, an
+option); lesions smaller than the minimum area are dropped from every score.
 The remaining per-slice lesions are grouped into 3D lesions with the matching 3D connectivity (in-plane as chosen,
 plus the voxel directly above and below), so each per-slice lesion belongs to exactly one 3D lesion and one artery.
 """
@@ -82,12 +83,13 @@ def bounding_box(mask: np.ndarray) -> tuple[slice, slice, slice] | None:
     return tuple(box)  # type: ignore[return-value]
 
 
-def find_lesions(hu: np.ndarray, labels: np.ndarray, spacing_mm: tuple[float, float, float], *, threshold_hu: float,
-                 connectivity_2d: int, min_area_mm2: float, arteries: bool) -> LesionComponents:
+def find_lesions(hu: np.ndarray, labels: np.ndarray, spacing_mm: tuple[float, float, float], *,
+                 calcium_floor_hu: float, connectivity_2d: int, min_area_mm2: float,
+                 arteries: bool) -> LesionComponents:
     """Per-slice and 3D lesions of ``labels`` (Z, Y, X) on ``hu`` (same shape); see the module docstring."""
     pixel_area_mm2 = float(spacing_mm[1]) * float(spacing_mm[2])
     lesion_map = np.zeros(hu.shape, dtype=np.int32)
-    above = hu >= threshold_hu
+    above = hu >= calcium_floor_hu
     columns: dict[str, list[np.ndarray]] = {k: [] for k in ("lesion_id", "slice_index", "artery_value", "pixel_count",
                                                             "peak_hu", "sum_hu", "centroid_y", "centroid_x")}
     dropped = 0

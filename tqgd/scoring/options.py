@@ -8,6 +8,8 @@ Defaults (and the alternatives offered):
 
 - ``threshold_hu = 130``: Agatston's calcium threshold at 120 kVp. ``kvp_adjusted_threshold`` looks the
   threshold up by the scan's tube voltage instead (table ``KVP_THRESHOLDS_HU``, extendable per call).
+- ``threshold_inclusive = True``: a voxel of exactly the threshold is calcium (>= 130, as Agatston's 130-199 HU
+  band); False counts only voxels above it (> 130, the orCaScore framework's wording and the phantom's labels).
 - ``connectivity_2d = 8``: in-plane pixels touching at an edge or a corner form one lesion (4: edges only).
 - ``min_lesion_area_mm2 = 1.0``: per-slice lesions smaller than this are noise, not calcium (inclusive bound).
 - ``slice_normalisation = "spacing"``: Agatston is defined for contiguous 3 mm slices; each slice's score is
@@ -24,6 +26,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+import numpy as np
 
 from tqgd.errors import ConfigError
 
@@ -56,6 +60,7 @@ class ScoringOptions:
     """The conventions one scoring run uses; see the module docstring for each field's meaning and default."""
 
     threshold_hu: float = CALCIUM_THRESHOLD_HU
+    threshold_inclusive: bool = True
     kvp_adjusted_threshold: bool = False
     kvp_thresholds_hu: Mapping[int, float] = field(default_factory=lambda: dict(KVP_THRESHOLDS_HU))
     connectivity_2d: int = 8
@@ -90,16 +95,21 @@ class ScoringOptions:
 
 
 def _check_choice(name: str, value: Any, choices: tuple) -> None:
+    """Raise ``ConfigError`` naming the valid choices when ``value`` is not one of them."""
     if value not in choices:
         raise ConfigError(f"unknown {name} {value!r}; expected one of {', '.join(map(str, choices))}")
 
 
 @dataclass(frozen=True)
 class ResolvedConventions:
-    """What the options mean for one scan: the numbers actually used, recorded in every report."""
+    """What the options mean for one scan: the numbers actually used, recorded in every report.
+
+    ``calcium_floor_hu`` is what voxels are compared with (``hu >= calcium_floor_hu``), see ``calcium_floor``.
+    """
 
     threshold_hu: float
     threshold_source: str
+    calcium_floor_hu: float
     kvp: float | None
     slice_spacing_mm: float
     slice_thickness_mm: float | None
@@ -109,6 +119,16 @@ class ResolvedConventions:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready copy."""
         return asdict(self)
+
+
+def calcium_floor(threshold_hu: float, inclusive: bool) -> float:
+    """The smallest float32 HU that counts as calcium: the threshold itself, or the next float32 above it.
+
+    Every comparison is then ``hu >= floor`` (CTVolume HU are float32, so "> threshold" is exact this way).
+    """
+    if inclusive:
+        return float(threshold_hu)
+    return float(np.nextafter(np.float32(threshold_hu), np.float32(np.inf)))
 
 
 def resolve_threshold(options: ScoringOptions, kvp: float | None) -> tuple[float, str]:
@@ -147,6 +167,7 @@ def resolve(options: ScoringOptions, *, kvp: float | None, slice_spacing_mm: flo
     thickness = options.slice_thickness_mm if options.slice_thickness_mm is not None else slice_thickness_mm
     threshold, threshold_source = resolve_threshold(options, kvp)
     factor, factor_source = resolve_slice_factor(options, slice_spacing_mm, thickness)
-    return ResolvedConventions(threshold_hu=threshold, threshold_source=threshold_source, kvp=kvp,
+    return ResolvedConventions(threshold_hu=threshold, threshold_source=threshold_source,
+                               calcium_floor_hu=calcium_floor(threshold, options.threshold_inclusive), kvp=kvp,
                                slice_spacing_mm=float(slice_spacing_mm), slice_thickness_mm=thickness,
                                slice_factor=float(factor), slice_factor_source=factor_source)

@@ -11,6 +11,7 @@ from tqgd.scoring.agreement import bland_altman
 
 
 def _pyplot():
+    """matplotlib.pyplot on the non-interactive Agg backend (no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -33,7 +34,7 @@ def write_bland_altman_png(reference: Sequence[float], predicted: Sequence[float
     fig, ax = plt.subplots(figsize=(7, 5), dpi=100)
     ax.scatter(mean, diff, s=28, color="#1f77b4", edgecolor="white", linewidth=0.5, zorder=3)
     if labels is not None and len(labels) <= 40:
-        for x, y, text in zip(mean, diff, labels):
+        for x, y, text in zip(mean, diff, labels, strict=False):
             ax.annotate(text, (x, y), textcoords="offset points", xytext=(4, 3), fontsize=7, color="#555555")
     ax.axhline(stats.bias, color="#d62728", label=f"bias {stats.bias:+.2f}")
     if stats.sd is not None:

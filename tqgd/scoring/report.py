@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from tqgd.data.volume import CTVolume
 from tqgd.scoring.score import Lesion, ScoreReport
 
@@ -24,6 +22,7 @@ ARTERY_COLOURS = {"LAD": "#e6194b", "LCX": "#3cb44b", "RCA": "#4363d8", None: "#
 
 
 def _fmt(value: float | None, digits: int = 1) -> str:
+    """Number with thousands separators, or '-' when undefined."""
     return "-" if value is None else f"{value:,.{digits}f}"
 
 
@@ -65,6 +64,7 @@ def largest_lesions(report: ScoreReport, count: int = MAX_THUMBNAILS) -> list[Le
 
 
 def _draw_thumbnail(ax, volume: CTVolume, report: ScoreReport, lesion: Lesion) -> None:
+    """Crop around the lesion on the slice where it is largest, window for calcium, outline it in its artery colour."""
     best = max(lesion.slices, key=lambda s: s.area_mm2)
     z = best.slice_index
     half_y = max(4, int(round(THUMBNAIL_FIELD_MM / 2 / volume.spacing_mm[1])))

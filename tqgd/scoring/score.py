@@ -151,7 +151,9 @@ class ScoreReport:
 
 
 def _totals(lesions: list[Lesion], with_mass: bool) -> dict[str, Any]:
-    return {"agatston": float(sum(x.agatston for x in lesions)), "volume_mm3": float(sum(x.volume_mm3 for x in lesions)),
+    """Agatston, volume, mass (None without calibration) and count of ``lesions``."""
+    return {"agatston": float(sum(x.agatston for x in lesions)),
+            "volume_mm3": float(sum(x.volume_mm3 for x in lesions)),
             "mass_mg": float(sum(x.mass_mg or 0.0 for x in lesions)) if with_mass else None,
             "lesion_count": len(lesions)}
 
@@ -176,7 +178,7 @@ def score_labels(volume: CTVolume, labels: np.ndarray, options: ScoringOptions, 
     """Score a label volume already checked against ``volume`` (the shared core of both entry points)."""
     check_has_hu(volume)
     conventions = conventions_for(volume, options)
-    components = find_lesions(volume.hu, labels, volume.spacing_mm, threshold_hu=conventions.threshold_hu,
+    components = find_lesions(volume.hu, labels, volume.spacing_mm, calcium_floor_hu=conventions.calcium_floor_hu,
                               connectivity_2d=options.connectivity_2d, min_area_mm2=options.min_lesion_area_mm2,
                               arteries=arteries)
     lesions = _build_lesions(components, volume.spacing_mm, conventions, options)
@@ -192,9 +194,10 @@ def score_labels(volume: CTVolume, labels: np.ndarray, options: ScoringOptions, 
 
 def _build_lesions(c: LesionComponents, spacing_mm: tuple[float, float, float], conventions: ResolvedConventions,
                    options: ScoringOptions) -> list[Lesion]:
+    """Turn per-slice components into scored ``SliceLesion``s grouped by 3D lesion (see the module docstring)."""
     pixel_area_mm2 = spacing_mm[1] * spacing_mm[2]
     area = c.pixel_count * pixel_area_mm2
-    weight = density_weights(c.peak_hu, conventions.threshold_hu)
+    weight = density_weights(c.peak_hu, conventions.calcium_floor_hu)
     agatston = area * weight * conventions.slice_factor
     volume = area * conventions.slice_spacing_mm
     mean_hu = c.sum_hu / np.maximum(c.pixel_count, 1)
@@ -243,8 +246,8 @@ def box_calcium(volume: CTVolume, result: DetectionResult, options: ScoringOptio
     """Check ``result`` against ``volume`` and turn its boxes into calcium voxels (``tqgd.scoring.boxes``)."""
     check_has_hu(volume)
     check_detections_match(volume, result, detections_path)
-    threshold_hu = conventions_for(volume, options).threshold_hu
-    return calcium_from_boxes(volume.hu, result, threshold_hu=threshold_hu, connectivity_2d=options.connectivity_2d)
+    floor_hu = conventions_for(volume, options).calcium_floor_hu
+    return calcium_from_boxes(volume.hu, result, calcium_floor_hu=floor_hu, connectivity_2d=options.connectivity_2d)
 
 
 def score_box_calcium(volume: CTVolume, found: BoxCalcium, result: DetectionResult, options: ScoringOptions, *,
