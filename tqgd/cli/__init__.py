@@ -34,6 +34,7 @@ def _root(version: bool = typer.Option(False, "--version", help="Print the tqgd 
 #: Stage modules, in the order ``tqgd --help`` lists them; each exposes ``register(app)``.
 STAGES: tuple[str, ...] = (
     "tqgd.cli.info",
+    "tqgd.cli.inspect",
     "tqgd.cli.convert",
 )
 
