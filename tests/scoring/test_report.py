@@ -44,3 +44,11 @@ def test_evaluation_figures(tmp_path):
     matrix = np.array([[1, 0, 0], [0, 2, 1], [0, 0, 1]])
     cm = write_confusion_png(matrix, ["0", "1-99", ">=100"], tmp_path / "cm.png", kappa=0.71)
     assert _png_shape(cm)[2] == 3
+
+
+def test_bland_altman_names_only_the_largest_disagreements():
+    from tqgd.scoring.plots import outliers
+
+    diff = np.array([0.0, -50.0, 3.0, 0.0, 20.0])
+    assert outliers(diff, 2) == [1, 4]
+    assert outliers(diff, 5) == [1, 4, 2]  # exact agreements stay unnamed

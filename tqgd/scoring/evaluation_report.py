@@ -52,7 +52,8 @@ def print_evaluation(cohort: CohortEvaluation, console=None) -> None:
         table.add_column(column, justify="left" if column.startswith(("case", "risk")) else "right")
     for r in cohort.per_patient_rows():
         table.add_row(r["case_id"], f"{r['agatston_reference']:.1f}", f"{r['agatston_predicted']:.1f}",
-                      r["risk_reference"], r["risk_predicted"], fmt(r["sensitivity"]), fmt(r["ppv"]),
+                      r["risk_reference"].split(" ")[0], r["risk_predicted"].split(" ")[0], fmt(r["sensitivity"]),
+                      fmt(r["ppv"]),
                       fmt(r["f1_volume"]))
     console.print(table)
     pooled = cohort.pooled()["lesions"]

@@ -10,6 +10,17 @@ import numpy as np
 from tqgd.scoring.agreement import bland_altman
 
 
+#: Bland-Altman points named on the plot: the largest disagreements (patients that agree exactly stay unnamed).
+MAX_LABELLED_POINTS = 5
+
+
+def outliers(diff: np.ndarray, count: int) -> list[int]:
+    """Indices of up to ``count`` largest absolute differences, skipping differences of zero."""
+    distance = np.abs(diff)
+    order = np.argsort(-distance, kind="stable")
+    return [int(i) for i in order[:count] if distance[i] > 0]
+
+
 def _pyplot():
     """matplotlib.pyplot on the non-interactive Agg backend (no display needed)."""
     import matplotlib
@@ -33,9 +44,10 @@ def write_bland_altman_png(reference: Sequence[float], predicted: Sequence[float
     diff = predicted - reference
     fig, ax = plt.subplots(figsize=(7, 5), dpi=100)
     ax.scatter(mean, diff, s=28, color="#1f77b4", edgecolor="white", linewidth=0.5, zorder=3)
-    if labels is not None and len(labels) <= 40:
-        for x, y, text in zip(mean, diff, labels, strict=False):
-            ax.annotate(text, (x, y), textcoords="offset points", xytext=(4, 3), fontsize=7, color="#555555")
+    if labels is not None:
+        for i in outliers(diff, MAX_LABELLED_POINTS):
+            ax.annotate(labels[i], (mean[i], diff[i]), textcoords="offset points", xytext=(4, 3), fontsize=7,
+                        color="#555555")
     ax.axhline(stats.bias, color="#d62728", label=f"bias {stats.bias:+.2f}")
     if stats.sd is not None:
         ax.axhline(stats.upper_limit, color="#d62728", linestyle="--",
