@@ -35,6 +35,7 @@ def _root(version: bool = typer.Option(False, "--version", help="Print the tqgd 
 STAGES: tuple[str, ...] = (
     "tqgd.cli.info",
     "tqgd.cli.inspect",
+    "tqgd.cli.score",
     "tqgd.cli.convert",
 )
 
