@@ -9,7 +9,6 @@ import numpy as np
 
 from tqgd.scoring.agreement import bland_altman
 
-
 #: Bland-Altman points named on the plot: the largest disagreements (patients that agree exactly stay unnamed).
 MAX_LABELLED_POINTS = 5
 
