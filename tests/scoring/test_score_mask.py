@@ -208,3 +208,14 @@ def test_empty_mask_scores_zero():
     report = score_mask(volume, np.zeros(volume.shape, np.uint8))
     assert report.agatston == 0 and report.volume_mm3 == 0 and report.lesions == []
     assert report.risk.index == 0
+
+
+def test_probability_maps_are_refused_as_masks(tmp_path):
+    from tests.scoring.builders import write_mhd
+    from tqgd.scoring.masks import read_mask
+
+    path = write_mhd(np.full((2, 4, 4), 0.7), tmp_path / "probabilities.mhd", (3.0, 1.0, 1.0), np.float32)
+    with pytest.raises(LabelError, match="probabilities.mhd: mask values must be whole numbers.*not probabilities"):
+        read_mask(path)
+    with pytest.raises(LabelError, match="cannot read mask"):
+        read_mask(tmp_path / "missing.mhd")
