@@ -57,8 +57,8 @@ def test_jpeg_lossless_process14_ct_matches_gdcm(pydicom_file):
 
 def test_written_series_round_trips(tmp_path):
     volume = ct_volume(shape=(5, 24, 40), direction=OBLIQUE_DIRECTION, spacing_mm=(1.5, 0.6, 0.7))
-    write_dicom_series(volume, tmp_path, kvp=100.0, slice_thickness_mm=3.0, uid_seed="rt", transfer_syntax=
-                       pydicom.uid.ImplicitVRLittleEndian)
+    write_dicom_series(volume, tmp_path, kvp=100.0, slice_thickness_mm=3.0, uid_seed="rt",
+                       transfer_syntax=pydicom.uid.ImplicitVRLittleEndian)
     back = read_ct(tmp_path)
     np.testing.assert_array_equal(back.hu, volume.hu)
     assert back.spacing_mm == pytest.approx(volume.spacing_mm, abs=1e-6)
@@ -77,7 +77,7 @@ def test_order_comes_from_positions_not_names_or_instance_numbers(dicom_series, 
     shuffled.mkdir()
     rng = np.random.default_rng(3)
     sources = sorted(folder.iterdir())
-    for new_index, source in zip(rng.permutation(len(sources)), sources):
+    for new_index, source in zip(rng.permutation(len(sources)), sources, strict=True):
         ds = pydicom.dcmread(source)
         ds.InstanceNumber = int(new_index) + 1  # misleading: agrees with the shuffled name, not the position
         ds.save_as(shuffled / f"IM{new_index:04d}.dcm")
@@ -155,7 +155,8 @@ def test_extensionless_dicom_file_is_read(dicom_series, tmp_path):
 @pytest.fixture
 def two_series(tmp_path):
     first, second = ct_volume(shape=(3, 24, 40), seed=1), ct_volume(shape=(2, 24, 40), seed=2)
-    write_dicom_series(first, tmp_path, uid_seed="one", series_description="calcium score 3mm", file_name="A{index}.dcm")
+    write_dicom_series(first, tmp_path, uid_seed="one", series_description="calcium score 3mm",
+                       file_name="A{index}.dcm")
     write_dicom_series(second, tmp_path, uid_seed="two", series_description="angio", file_name="B{index}.dcm")
     uids = [pydicom.dcmread(tmp_path / name).SeriesInstanceUID for name in ("A1.dcm", "B1.dcm")]
     return tmp_path, (first, second), uids

@@ -6,7 +6,7 @@ import numpy as np
 import pydicom
 import pytest
 from pydicom.encaps import encapsulate
-from pydicom.uid import JPEG2000Lossless, JPEGLSLossless, MPEG2MPML
+from pydicom.uid import MPEG2MPML, JPEG2000Lossless, JPEGLSLossless
 
 from tests.data.conftest import ct_volume
 from tqgd.data.readers import read_ct

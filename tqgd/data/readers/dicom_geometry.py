@@ -46,7 +46,7 @@ def _examples(headers: list[SliceHeader], values: list[Any]) -> str:
     """'value: N slice(s) (e.g. IM0003.dcm)' for each distinct value, most common first."""
     counts = Counter(values)
     first = {}
-    for header, value in zip(headers, values):
+    for header, value in zip(headers, values, strict=True):
         first.setdefault(value, header.label)
     return "; ".join(f"{value}: {n} slice(s) (e.g. {first[value]})" for value, n in counts.most_common())
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
@@ -38,8 +39,7 @@ class SliceHeader:
     thickness_mm: float | None
     kvp: float | None
     rescale_type: str | None
-
-    frames_in_file: int = 1
+    frames_in_file: int = 1  # frames held by the file this slice came from
 
     @property
     def label(self) -> str:
@@ -48,8 +48,7 @@ class SliceHeader:
 
 
 def _tag(keyword: str) -> str:
-    from pydicom.datadict import tag_for_keyword
-
+    """'(0028,0030)' for 'PixelSpacing', so messages name the element as DICOM tools show it."""
     tag = tag_for_keyword(keyword)
     return f"({tag >> 16:04X},{tag & 0xFFFF:04X})" if tag is not None else ""
 
