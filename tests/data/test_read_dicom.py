@@ -95,6 +95,20 @@ def test_descending_positions_are_sorted_along_the_normal(tmp_path):
     np.testing.assert_allclose(back.direction, flipped)
 
 
+def test_z_axis_against_the_normal_comes_back_reordered(tmp_path):
+    head_first = np.diag([1.0, 1.0, -1.0])  # slices stored top to bottom, as scanners number them
+    volume = ct_volume(shape=(4, 24, 40), direction=head_first)
+    write_dicom_series(volume, tmp_path)
+    locations = [float(pydicom.dcmread(p).SliceLocation) for p in sorted(tmp_path.iterdir())]
+    assert locations == pytest.approx([40.25, 37.75, 35.25, 32.75])
+    back = read_ct(tmp_path)
+    np.testing.assert_array_equal(back.hu, volume.hu[::-1])
+    np.testing.assert_allclose(back.direction, np.eye(3))
+    assert back.origin_mm == pytest.approx(tuple(volume.index_to_patient(np.array([3.0, 0.0, 0.0]))))
+    np.testing.assert_allclose(back.index_to_patient(np.array([0.0, 23.0, 39.0])),
+                               volume.index_to_patient(np.array([3.0, 23.0, 39.0])))  # same voxel, same place
+
+
 def test_each_slice_uses_its_own_rescale(dicom_series):
     folder, volume = dicom_series
     path = folder / "IM0003.dcm"

@@ -162,7 +162,9 @@ def write_dicom_series(volume: CTVolume, out_dir: str | Path, *, patient_id: str
                        file_name: str = "IM{index:04d}.dcm") -> list[Path]:
     """Write ``volume`` (HU) to ``out_dir`` as one CT Image Storage file per slice; return the paths in z order.
 
-    ``file_name`` is formatted with the 1-based ``index`` (= InstanceNumber). ``slice_thickness_mm`` defaults to
+    ``file_name`` is formatted with the 1-based ``index`` (= InstanceNumber). Slices are written in the volume's z
+    order; when its z axis runs against the DICOM slice normal (row x column), ``read_ct`` returns the slices
+    re-ordered along the normal, with the same patient positions. ``slice_thickness_mm`` defaults to
     the volume's own thickness, else its z spacing. ``uid_seed`` makes every UID (and so every byte) reproducible.
 
     Raises:
@@ -181,7 +183,7 @@ def write_dicom_series(volume: CTVolume, out_dir: str | Path, *, patient_id: str
                              rescale_intercept=rescale_intercept, rescale_slope=rescale_slope,
                              signed=stored.dtype == np.int16)
     positions = _slice_positions(volume)
-    normal = volume.direction[:, 2]
+    normal = np.cross(volume.direction[:, 0], volume.direction[:, 1])  # DICOM's slice normal, for SliceLocation
     paths = []
     for k in range(volume.shape[0]):
         index = k + 1
