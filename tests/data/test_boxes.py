@@ -47,7 +47,8 @@ def test_3d_boxes_are_slice_pieces_tagged_with_their_scipy_lesion(seed, connecti
     by_slice = boxes_by_slice(boxes)
     for z in range(mask.shape[0]):
         assert {b.xyxy for b in by_slice.get(z, [])} == expected_2d(mask[z], in_plane)
-    lesions, n_lesions = ndimage.label(mask, structure=ndimage.generate_binary_structure(3, 1 if connectivity == 6 else 3))
+    structure_3d = ndimage.generate_binary_structure(3, 1 if connectivity == 6 else 3)
+    lesions, n_lesions = ndimage.label(mask, structure=structure_3d)
     scipy_lesion_of_box = []
     for box in boxes:  # find the box's own 2D piece with scipy, then the 3D lesion that holds it
         pieces, _ = ndimage.label(mask[box.slice_index], structure=in_plane)
@@ -56,7 +57,7 @@ def test_3d_boxes_are_slice_pieces_tagged_with_their_scipy_lesion(seed, connecti
         (lesion,) = np.unique(lesions[box.slice_index][pieces == piece])
         scipy_lesion_of_box.append(int(lesion))
     # same lesion id <=> same scipy lesion, and every scipy lesion has boxes
-    pairs = set(zip((b.lesion_id for b in boxes), scipy_lesion_of_box))
+    pairs = set(zip((b.lesion_id for b in boxes), scipy_lesion_of_box, strict=True))
     assert len(pairs) == len({b.lesion_id for b in boxes}) == len(set(scipy_lesion_of_box)) == n_lesions
 
 

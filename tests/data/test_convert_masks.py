@@ -93,7 +93,8 @@ def test_3d_nifti_mask_gives_per_slice_images_and_boxes(tmp_path):
     nib.save(nib.Nifti1Image(hu_zyx.transpose(2, 1, 0), affine), tmp_path / "scan.nii.gz")  # nibabel is (x, y, z)
     nib.save(nib.Nifti1Image(mask_zyx.transpose(2, 1, 0), affine), tmp_path / "scan_seg.nii.gz")
     out = tmp_path / "out"
-    convert_masks(tmp_path / "scan.nii.gz", tmp_path / "scan_seg.nii.gz", out, MaskConvertOptions(formats=("yolo", "coco")))
+    convert_masks(tmp_path / "scan.nii.gz", tmp_path / "scan_seg.nii.gz", out,
+                  MaskConvertOptions(formats=("yolo", "coco")))
     rows = read_manifest(out / "manifest.csv")
     assert [r.slice_index for r in rows] == [1, 2, 4] and [r.image for r in rows][0] == "images/scan_z001.png"
     for row in rows:
@@ -125,3 +126,15 @@ def test_colour_masks_bad_formats_and_unsafe_outputs(png_pairs, tmp_path):
         convert_masks(images, masks, tmp_path / "out", MaskConvertOptions(formats=("csv",)))
     with pytest.raises(OutputError, match="output folder lies inside the input folder"):
         convert_masks(images, masks, images / "boxes", MaskConvertOptions(mask_suffix="_mask"))
+
+
+def test_duplicate_stems_are_refused_and_stale_formats_cleared_on_rerun(png_pairs, tmp_path):
+    images, masks = png_pairs
+    out = tmp_path / "out"
+    convert_masks(images, masks, out, MaskConvertOptions(formats=("yolo", "voc"), mask_suffix="_mask"))
+    convert_masks(images, masks, out, MaskConvertOptions(formats=("coco",), mask_suffix="_mask"))
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
+        "annotations", "convert.json", "images", "manifest.csv"]
+    cv2.imwrite(str(images / "s1.bmp"), np.zeros((48, 64), np.uint8))
+    with pytest.raises(LabelError, match=r"s1\.bmp and s1\.png have the same name stem 's1'"):
+        convert_masks(images, masks, out, MaskConvertOptions(mask_suffix="_mask"))

@@ -136,9 +136,10 @@ def test_folds_group_patients_and_yamls_point_at_them(converted):
 
 
 def test_ultralytics_reads_the_fold_lists_and_labels(converted):
-    import tqgd  # noqa: F401  (offline set-up before ultralytics)
     from ultralytics.data.dataset import YOLODataset
     from ultralytics.data.utils import check_det_dataset
+
+    import tqgd  # noqa: F401  (offline set-up before ultralytics)
 
     _, out = converted
     scratch = out.parent / "moved"  # ultralytics writes labels.cache; keep the shared output pristine
@@ -186,7 +187,8 @@ def test_two_runs_write_identical_bytes(src, converted, tmp_path):
     # only the dataset YAMLs differ, by their absolute path: line
     assert {k for k in a if a[k] != b[k]} == {"fold0.yaml", "fold1.yaml", "fold2.yaml", "orcascore.yaml"}
     for name in ("fold1.yaml", "orcascore.yaml"):
-        assert (first / name).read_text().replace(str(first), "OUT") == (second / name).read_text().replace(str(second), "OUT")
+        texts = [(folder / name).read_text().replace(str(folder), "OUT") for folder in (first, second)]
+        assert texts[0] == texts[1]
 
 
 def test_killed_run_rerun_matches_an_uninterrupted_run(src, tmp_path):
@@ -234,7 +236,8 @@ def test_crop_hook_cuts_images_clips_boxes_and_records_offsets(src, tmp_path):
     for row in rows:
         labels = sitk_array(reference_path(src, row.patient))[row.slice_index, 10:80, 20:90]
         expected = expected_slice_boxes(labels[None]).get(0, set())
-        got = {tuple(round(v) for v in lab.to_xyxy(70, 70)) for lab in read_yolo_labels(tmp_path / "out" / row.label, 1)}
+        labels_file = tmp_path / "out" / row.label
+        got = {tuple(round(v) for v in lab.to_xyxy(70, 70)) for lab in read_yolo_labels(labels_file, 1)}
         assert got == expected
         hu = sitk_array(image_path(src, row.patient))[row.slice_index, 10:80, 20:90]
         np.testing.assert_array_equal(cv2.imread(str(tmp_path / "out" / row.image), cv2.IMREAD_UNCHANGED),
@@ -303,3 +306,9 @@ def test_output_never_lands_in_src_even_via_relative_paths(src, tmp_path, monkey
     with pytest.raises(OutputError):
         convert_orcascore(".", "out", OPTIONS)
     assert sorted(os.listdir(src)) == ["Images", "Reference standard"]
+
+
+@pytest.mark.parametrize("negatives", ["-1", "lots", "nan"])
+def test_bad_negatives_are_config_errors(src, tmp_path, negatives):
+    with pytest.raises(ConfigError, match="negatives must be 'all' or a ratio >= 0"):
+        convert_orcascore(src, tmp_path / "out", OrcaConvertOptions(folds=3, negatives=negatives))

@@ -25,7 +25,7 @@ def test_yolo_round_trip_recovers_pixel_boxes(tmp_path):
     path.write_text(format_yolo_labels(BOXES, width=64, height=48))
     labels = read_yolo_labels(path, num_classes=3)
     assert [lab.class_id for lab in labels] == [0, 2, 1]
-    for label, box in zip(labels, BOXES):
+    for label, box in zip(labels, BOXES, strict=True):
         assert label.to_xyxy(64, 48) == pytest.approx(box.xyxy, abs=1e-3)
     assert labels[0].w == pytest.approx(1 / 64, abs=1e-6) and labels[0].h == pytest.approx(1 / 48, abs=1e-6)
 

@@ -71,7 +71,8 @@ def test_3d_nifti_mask_to_yolo_with_26_connectivity(tmp_path):
     assert boxes_of(labels / "ct_z001.txt", 30, 30) == {(3, 3, 5, 5)}
     assert boxes_of(labels / "ct_z002.txt", 30, 30) == {(5, 5, 6, 6)}
     assert boxes_of(labels / "ct_z003.txt", 30, 30) == {(29, 10, 30, 20)}
-    lesions = {a["lesion_id"] for a in json.loads((tmp_path / "out" / "annotations" / "all.json").read_text())["annotations"]}
+    coco = json.loads((tmp_path / "out" / "annotations" / "all.json").read_text())
+    lesions = {a["lesion_id"] for a in coco["annotations"]}
     assert len(lesions) == 2
 
 

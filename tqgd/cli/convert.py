@@ -87,7 +87,8 @@ def orcascore(
     stages = ", ".join(f"{k} {v:.2f}s" for k, v in report.seconds.items() if k != "total")
     Console().print(f"Wrote {report.images} images ({report.positive_images} with calcium, {report.boxes} boxes from "
                     f"{report.lesions} lesions) of {report.patients} patients to {report.out} in "
-                    f"{report.seconds['total']:.1f} s ({report.slices_per_second:.1f} slices/s; {stages}).")
+                    f"{report.seconds['total']:.1f} s ({report.source_slices} source slices, "
+                    f"{report.slices_per_second:.1f} slices/s; {stages}).")
     if report.patients_without_images:
         Console().print(f"No images for patients without calcium: {', '.join(report.patients_without_images)} "
                         "(use --negatives to include their slices).")

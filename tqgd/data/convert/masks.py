@@ -70,7 +70,20 @@ def class_of_value_for(names: tuple[str, ...]) -> dict[int, int] | None:
 
 
 def _files(folder: Path, suffixes: tuple[str, ...]) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and file_suffix(p) in suffixes and not p.name.startswith("."))
+    return sorted(p for p in folder.iterdir()
+                  if p.is_file() and file_suffix(p) in suffixes and not p.name.startswith("."))
+
+
+def _by_stem(paths: list[Path], suffix: str, folder: Path) -> dict[str, Path]:
+    by_stem: dict[str, Path] = {}
+    for path in paths:
+        stem = file_stem(path)
+        stem = stem[: -len(suffix)] if suffix and stem.endswith(suffix) else stem
+        if stem in by_stem:
+            raise LabelError(f"{by_stem[stem].name} and {path.name} have the same name stem {stem!r}, so pairing is "
+                             "ambiguous; keep one file per stem", folder)
+        by_stem[stem] = path
+    return by_stem
 
 
 def pair_files(images: Path, masks: Path, mask_suffix: str = "") -> list[tuple[Path, Path]]:
@@ -81,14 +94,10 @@ def pair_files(images: Path, masks: Path, mask_suffix: str = "") -> list[tuple[P
     if not (images.is_dir() and masks.is_dir()):
         raise ConfigError(f"give two files or two folders; got {images} ({'folder' if images.is_dir() else 'file'}) "
                           f"and {masks} ({'folder' if masks.is_dir() else 'file'})")
-    image_by_stem = {file_stem(p): p for p in _files(images, IMAGE_SUFFIXES)}
-    mask_by_stem = {}
-    for path in _files(masks, MASK_SUFFIXES):
-        stem = file_stem(path)
-        if mask_suffix and stem.endswith(mask_suffix):
-            stem = stem[: -len(mask_suffix)]
-        mask_by_stem[stem] = path
-    lonely_images, lonely_masks = sorted(set(image_by_stem) - set(mask_by_stem)), sorted(set(mask_by_stem) - set(image_by_stem))
+    image_by_stem = _by_stem(_files(images, IMAGE_SUFFIXES), "", images)
+    mask_by_stem = _by_stem(_files(masks, MASK_SUFFIXES), mask_suffix, masks)
+    lonely_images = sorted(set(image_by_stem) - set(mask_by_stem))
+    lonely_masks = sorted(set(mask_by_stem) - set(image_by_stem))
     if lonely_images or lonely_masks:
         raise LabelError(f"images and masks do not pair up by name: images without a mask {lonely_images[:5]}, masks "
                          f"without an image {lonely_masks[:5]}; add the missing files or set the mask suffix", masks)

@@ -28,8 +28,8 @@ from pathlib import Path
 
 from tqgd.data.boxes import Box, boxes_by_slice, mask_to_boxes
 from tqgd.data.convert.dataset_yaml import write_convert_json, write_dataset_yaml, write_fold_list
-from tqgd.data.convert.mask_files import read_mask
 from tqgd.data.convert.manifest import MANIFEST_NAME, write_manifest
+from tqgd.data.convert.mask_files import read_mask
 from tqgd.data.convert.output import prepare_output, remove_stale
 from tqgd.data.convert.slices import choose_negatives, parse_negatives, slice_stem
 from tqgd.data.convert.writer import DatasetWriter
@@ -71,6 +71,7 @@ class ConversionReport:
 
     out: Path
     patients: int = 0
+    source_slices: int = 0
     images: int = 0
     positive_images: int = 0
     boxes: int = 0
@@ -81,9 +82,9 @@ class ConversionReport:
 
     @property
     def slices_per_second(self) -> float:
-        """Images written per second of total conversion time."""
+        """Source slices converted (read, boxed, and written when selected) per second of total time."""
         total = self.seconds.get("total", 0.0)
-        return self.images / total if total > 0 else 0.0
+        return self.source_slices / total if total > 0 else 0.0
 
 
 def _crop_roi(crop: CropHook | None, volume: CTVolume, case_id: str) -> tuple[int, int, int, int]:
@@ -141,6 +142,7 @@ def _convert_case(case: OrcaCase, src: Path, writer: DatasetWriter, options: Orc
                           patient=case.case_id, slice_index=z, crop_xy=(x0, y0), source=source, mask=mask)
         if progress:
             progress(case.case_id, i + 1, len(selected))
+    report.source_slices += volume.shape[0]
     report.images += len(selected)
     report.positive_images += len(by_slice)
     report.boxes += len(kept)
@@ -202,14 +204,16 @@ def _write_dataset_files(out: Path, src: Path, writer: DatasetWriter, folds, opt
         for split, patients in (("train", set(fold.train)), ("val", set(fold.val))):
             rows = [r for r in writer.rows if r.patient in patients]
             name = f"fold{fold.index}_{split}"
-            keep.add(write_coco(out / "annotations" / f"{name}.json", writer.coco.subset(r.coco_image_id for r in rows)))
+            coco = writer.coco.subset(r.coco_image_id for r in rows)
+            keep.add(write_coco(out / "annotations" / f"{name}.json", coco))
             keep.add(write_fold_list(out, name, [r.image for r in rows]))
     yamls = [out / f"fold{fold.index}.yaml" for fold in folds] + [out / "orcascore.yaml"]
     keep |= {out / MANIFEST_NAME, out / "convert.json", *yamls}
     remove_stale(out, keep)
     write_manifest(out / MANIFEST_NAME, writer.rows)
     names = writer.names
-    for target, fold in [*((out / f"fold{fold.index}.yaml", fold) for fold in folds), (out / "orcascore.yaml", folds[0])]:
+    targets = [(out / f"fold{fold.index}.yaml", fold) for fold in folds] + [(out / "orcascore.yaml", folds[0])]
+    for target, fold in targets:
         comment = (f"OrCaScore calcium dataset from {src.name}, fold {fold.index} of {len(folds)} (patient-grouped).\n"
                    f"Validation patients: {', '.join(fold.val)}")
         if target.name == "orcascore.yaml":
@@ -222,7 +226,8 @@ def _write_dataset_files(out: Path, src: Path, writer: DatasetWriter, folds, opt
         "seed": options.seed, "connectivity": options.connectivity, "min_area_px": options.min_area_px,
         "crop": None if crop is None else getattr(crop, "__name__", type(crop).__name__),
         "fold_patients": [asdict(fold) for fold in folds],
-        "counts": {"patients": report.patients, "images": report.images, "positive_images": report.positive_images,
+        "counts": {"patients": report.patients, "source_slices": report.source_slices, "images": report.images,
+                   "positive_images": report.positive_images,
                    "boxes": report.boxes, "lesions": report.lesions, "boxes_outside_crop": report.boxes_outside_crop,
                    "patients_without_images": report.patients_without_images},
     })

@@ -78,4 +78,7 @@ def remove_stale(out: Path, keep: set[Path]) -> list[Path]:
             except OSError as exc:
                 raise OutputError(f"cannot remove a file left by an earlier run ({exc.strerror})", path) from exc
             removed.append(path)
+    for folder in MANAGED_DIRS:  # folders a previous run needed (e.g. voc/) but this one does not
+        if (out / folder).is_dir() and not any((out / folder).iterdir()):
+            (out / folder).rmdir()
     return removed

@@ -57,7 +57,8 @@ def read_voc(path: str | Path, names: Mapping[int, str]) -> tuple[tuple[int, int
             name = obj.findtext("name", "")
             if name not in class_of:
                 raise LabelError(f"object {number}: class {name!r} is not one of {sorted(class_of)}", path)
-            xmin, ymin, xmax, ymax = (int(float(obj.findtext(f"bndbox/{t}", ""))) for t in ("xmin", "ymin", "xmax", "ymax"))
+            corners = ("xmin", "ymin", "xmax", "ymax")
+            xmin, ymin, xmax, ymax = (int(float(obj.findtext(f"bndbox/{t}", ""))) for t in corners)
             if not (1 <= xmin <= xmax <= width and 1 <= ymin <= ymax <= height):
                 raise LabelError(f"object {number}: box ({xmin}, {ymin}, {xmax}, {ymax}) is not inside the "
                                  f"{width} x {height} image (1-based, inclusive)", path)

@@ -45,7 +45,7 @@ def yolo_line(box: Box, width: int, height: int) -> str:
         raise ValueError(f"image size must be positive, got {width} x {height}")
     cx, cy = (box.x0 + box.x1) / 2 / width, (box.y0 + box.y1) / 2 / height
     w, h = box.width / width, box.height / height
-    return f"{box.class_id} {cx:.{COORD_DECIMALS}f} {cy:.{COORD_DECIMALS}f} {w:.{COORD_DECIMALS}f} {h:.{COORD_DECIMALS}f}"
+    return " ".join([str(box.class_id), *(f"{v:.{COORD_DECIMALS}f}" for v in (cx, cy, w, h))])
 
 
 def format_yolo_labels(boxes: Iterable[Box], width: int, height: int) -> str:
