@@ -200,3 +200,20 @@ def test_unknown_series_uid_lists_what_is_there(two_series):
 def test_series_uid_must_match_a_single_file(dicom_series):
     with pytest.raises(SeriesError, match="belongs to series"):
         read_ct(dicom_series[0] / "IM0001.dcm", series_uid="1.2.3")
+
+
+@pytest.mark.parametrize("name", ["MR_small_RLE.dcm", "MR_small_jpeg_ls_lossless.dcm", "MR_small_jp2klossless.dcm"])
+def test_third_party_compressed_files_equal_their_uncompressed_twin(tmp_path, pydicom_file, name):
+    """pydicom's MR_small in RLE, JPEG-LS and JPEG 2000 (encoded by other tools), relabelled as CT: same HU."""
+
+    def as_ct(source, target):
+        ds = pydicom.dcmread(source)
+        ds.Modality, ds.RescaleSlope, ds.RescaleIntercept = "CT", "1", "-1024"
+        ds.save_as(target)
+        return target
+
+    plain = read_ct(as_ct(pydicom_file("MR_small.dcm"), tmp_path / "plain.dcm"))
+    compressed = read_ct(as_ct(pydicom_file(name), tmp_path / "compressed.dcm"))
+    assert compressed.meta.extra["transfer_syntax"] != plain.meta.extra["transfer_syntax"]
+    np.testing.assert_array_equal(compressed.hu, plain.hu)
+    np.testing.assert_array_equal(plain.hu[0], _hu_from_bytes(tmp_path / "plain.dcm"))
