@@ -295,9 +295,14 @@ def test_label_volume_problems_name_the_reference_file(tmp_path):
         convert_orcascore(src, tmp_path / "out2", OPTIONS)
 
 
-def test_more_folds_than_patients_is_a_config_error(src, tmp_path):
-    with pytest.raises(ConfigError, match=r"--folds must be between 2 and the number of patients \(3\)"):
-        convert_orcascore(src, tmp_path / "out", OrcaConvertOptions(folds=5))
+@pytest.mark.parametrize("options, message", [
+    (OrcaConvertOptions(folds=5), r"--folds must be between 2 and the number of patients \(3\)"),
+    (OrcaConvertOptions(folds=3, connectivity=8), "connectivity 8 is not defined for 3D masks"),
+    (OrcaConvertOptions(folds=3, classes="vessel"), "classes must be one of"),
+])
+def test_bad_options_are_config_errors_before_anything_is_written(src, tmp_path, options, message):
+    with pytest.raises(ConfigError, match=message):
+        convert_orcascore(src, tmp_path / "out", options)
     assert not (tmp_path / "out").exists()
 
 

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from tqgd.data.boxes import Box, boxes_by_slice, mask_to_boxes
+from tqgd.data.boxes import Box, boxes_by_slice, mask_to_boxes, structure_for
 from tqgd.data.convert.dataset_yaml import write_convert_json, write_dataset_yaml, write_fold_list
 from tqgd.data.convert.manifest import MANIFEST_NAME, write_manifest
 from tqgd.data.convert.mask_files import read_mask
@@ -155,6 +155,9 @@ def _check_options(options: OrcaConvertOptions, n_cases: int) -> None:
         raise ConfigError(f"classes must be one of {sorted(CLASS_SCHEMES)}, got {options.classes!r}")
     if not 2 <= options.folds <= n_cases:
         raise ConfigError(f"--folds must be between 2 and the number of patients ({n_cases}), got {options.folds}")
+    structure_for(options.connectivity, 3)  # 6 or 26, checked before anything is written
+    if options.min_area_px < 1:
+        raise ConfigError(f"minimum area must be at least 1 pixel, got {options.min_area_px}")
 
 
 def convert_orcascore(src: str | Path, out: str | Path, options: OrcaConvertOptions = OrcaConvertOptions(),
