@@ -37,6 +37,7 @@ STAGES: tuple[str, ...] = (
     "tqgd.cli.inspect",
     "tqgd.cli.score",
     "tqgd.cli.convert",
+    "tqgd.cli.phantom",
 )
 
 
