@@ -77,9 +77,9 @@ def _draw_thumbnail(ax, volume: CTVolume, report: ScoreReport, lesion: Lesion) -
     outline = (report.lesion_map[z, rows, cols] == lesion.lesion_id).astype(float)
     ax.contour(outline, levels=[0.5], colors=[ARTERY_COLOURS.get(lesion.artery, ARTERY_COLOURS[None])],
                linewidths=1.2)
-    ax.set_title(f"#{lesion.lesion_id} {lesion.artery or 'calcium'}  slice {z}\n"
-                 f"Agatston {lesion.agatston:.1f}, {lesion.volume_mm3:.1f} mm$^3$, peak {lesion.peak_hu:.0f} HU",
-                 fontsize=8)
+    ax.set_title(f"#{lesion.lesion_id} {lesion.artery or 'calcium'}, slice {z}\n"
+                 f"Agatston {lesion.agatston:.1f}\n{lesion.volume_mm3:.1f} mm$^3$, peak {lesion.peak_hu:.0f} HU",
+                 fontsize=9)
     ax.set_axis_off()
 
 
@@ -93,7 +93,8 @@ def write_report_png(report: ScoreReport, volume: CTVolume, path: str | Path) ->
     from tqgd.io import atomic_path
 
     fig = plt.figure(figsize=(11, 8.5), dpi=100)
-    grid = fig.add_gridspec(2, MAX_THUMBNAILS, height_ratios=[1.0, 1.1], hspace=0.35, wspace=0.25)
+    grid = fig.add_gridspec(2, MAX_THUMBNAILS, height_ratios=[1.0, 1.3], hspace=0.3, wspace=0.15,
+                            left=0.05, right=0.97, bottom=0.03, top=0.9)
     scan = report.scan.get("scan_id") or Path(str(report.scan.get("source", ""))).name
     fig.suptitle(f"Coronary artery calcium: {scan}  ({report.scan.get('format')})", fontsize=14, weight="bold")
     head = fig.add_subplot(grid[0, :2])
