@@ -137,9 +137,12 @@ def fits(obj: CalcifiedObject, occupancy: np.ndarray, forbidden: np.ndarray | No
 
 
 def expected_peak_hu(obj: CalcifiedObject, hu: np.ndarray) -> float:
-    """Noise-free peak HU the object will show once blended into ``hu`` and smeared by motion."""
-    background = hu[obj.box]
-    return float(np.max(background + obj.support_fraction * (obj.density_hu - background)))
+    """Noise-free peak HU the object will show at its own core (voxels holding at least half its densest
+    fraction) once blended into ``hu`` and smeared by motion; bright neighbours inside the window do not count."""
+    fraction = obj.support_fraction
+    core = fraction >= 0.5 * fraction.max()
+    background = hu[obj.box][core]
+    return float(np.max(background + fraction[core] * (obj.density_hu - background)))
 
 
 def commit(obj: CalcifiedObject, object_id: int, hu: np.ndarray, occupancy: np.ndarray) -> None:

@@ -80,7 +80,7 @@ GATED_PROFILE = ScanProfile(name="gated", pixel_spacing_mm=(0.40, 0.55), fov_cen
                             lesion_radius_mm=(0.55, 1.4, 3.6), lesion_small_share=0.2)
 NON_GATED_PROFILE = ScanProfile(name="non-gated", pixel_spacing_mm=(0.58, 0.72), fov_centre="body",
                                 noise_std_hu=(22.0, 30.0), motion_blur_mm=(1.5, 4.5),
-                                lesion_radius_mm=(0.4, 1.1, 3.2), lesion_small_share=0.55)
+                                lesion_radius_mm=(0.4, 1.0, 4.0), lesion_small_share=0.6)
 
 
 @dataclass(frozen=True)
