@@ -1,0 +1,30 @@
+"""TQGDDetectionModel: ultralytics' DetectionModel, built from a tqgd config with tqgd's registered layers.
+
+Everything after construction (forward, loss, fuse, stride computation, checkpointing, export) is ultralytics'
+unchanged; only the YAML rows are built through ``tqgd.nn.registry.build_layers`` while ``__init__`` runs. A
+checkpoint stores this class by reference, so ``YOLO("best.pt")`` works in any process that can import tqgd.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ultralytics.nn.tasks import DetectionModel
+
+from tqgd.errors import ConfigError
+from tqgd.nn.model_cfg import resolve_model_cfg
+from tqgd.nn.registry import tqgd_rows
+
+
+class TQGDDetectionModel(DetectionModel):
+    """A YOLO detection model whose config may use tqgd layers (ThrConvs, QueenFusion, GDGather, GDInject)."""
+
+    def __init__(self, cfg: str | Path | dict[str, Any] = "tqgdnet-n", ch: int = 3, nc: int | None = None,
+                 verbose: bool = True):
+        """``cfg``: a config name (``tqgdnet-n``), a YAML path, or a model dict (e.g. a checkpoint's ``model.yaml``)."""
+        if cfg is None:
+            raise ConfigError("no model config given; pass a name such as 'tqgdnet-n' or a YAML path")
+        cfg = cfg if isinstance(cfg, dict) else resolve_model_cfg(cfg)
+        with tqgd_rows():
+            super().__init__(cfg, ch=ch, nc=nc, verbose=verbose)

@@ -1,0 +1,76 @@
+"""ThrConvs: three convolutions with a back-projection residual (TQGDNet paper, Sec. 2.2.1, Eq. 1-4).
+
+    X1 = Conv(X)            (1)   (B, c1, H, W)     -> (B, c2, H/s, W/s)   stride-s projection, kernel k1
+    X2 = Conv(X1)           (2)   (B, c2, H/s, W/s) -> (B, c1, H, W)       back-projection to X's shape, kernel k2
+    R  = X - X2             (3)   (B, c1, H, W)                            what the projection failed to explain
+    X3 = Conv(R) + X1       (4)   (B, c1, H, W)     -> (B, c2, H/s, W/s)   stride-s projection of R, kernel k3
+
+This is DBPN's down-projection unit (Haris et al. 2018: L0 = down(H); H0 = up(L0); e = H0 - H; L1 = down(e);
+out = L0 + L1) with the deconvolution replaced, as the paper says, by convolutions: for ``s > 1`` the
+back-projection is nearest-neighbour upsampling by ``s`` followed by a stride-1 ``k2`` convolution. With ``s = 1``
+(the "same-resolution" reading) all three convolutions keep H x W and X2 is projected back to X's c1 channels.
+Each Conv is ultralytics' Conv (conv + BN + SiLU), so ``fuse()`` folds the BNs.
+
+Padding: a ``k``-kernel, stride-``s`` convolution here pads ``k - s`` in total, so H/s comes out exactly for any H
+divisible by s (DBPN's 6/2/2, 8/4/2 and 12/8/2 kernel/stride/pad triples are of this form, and so is YOLOv5's 6x6
+s2 p2 stem). When ``k - s`` is odd (e.g. the paper's 8x8 at stride 1) the padding is asymmetric (ZeroPad2d).
+
+Reading used by the default configs: down-projection, ``s = 2``, ``k1 = k3 = 6`` (DBPN's 2x kernels and the YOLOv5
+stem it replaces), ``k2 = 3``. It is a drop-in replacement for YOLOv5's P1/2 stem, so every other layer, stride and
+the ablation against YOLOv5*B stay aligned. The paper's 8x8 / 12x12 kernels are DBPN's 4x / 8x settings; at stride 1
+and 512 px they would cost more than the rest of the nano model (docs/models.md has the measured numbers), and the
+``ablation/thrconvs-same-panet.yaml`` config keeps that reading available.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from ultralytics.nn.modules import Conv
+
+from tqgd.errors import ConfigError
+from tqgd.nn.registry import RowSpec, channels_of, int_arg, register_module
+
+
+def projection_conv(c1: int, c2: int, k: int, s: int) -> nn.Module:
+    """Conv(k, stride s) mapping (B, c1, H, W) to (B, c2, H/s, W/s) for H, W divisible by s (total padding k - s)."""
+    if k < s:
+        raise ConfigError(f"ThrConvs kernel {k} is smaller than its stride {s}; use a kernel >= stride")
+    total = k - s
+    if total % 2 == 0:
+        return Conv(c1, c2, k, s, p=total // 2)
+    before, after = total // 2, total - total // 2
+    return nn.Sequential(nn.ZeroPad2d((before, after, before, after)), Conv(c1, c2, k, s, p=0))
+
+
+def _thrconvs_rule(spec: RowSpec) -> tuple[list, int]:
+    """YAML ``[c2, s, k1, k2, k3]``: c2 is width-scaled; defaults s=2, k1=6, k2=3, k3=6."""
+    (c1,) = channels_of(spec, count=1)
+    if spec.repeats != 1:
+        raise spec.fail(f"ThrConvs is not repeatable; set 'number' to 1 (got {spec.repeats})")
+    c2 = spec.width(int_arg(spec, 0, "c2"))
+    s = int_arg(spec, 1, "s (stride)", 2)
+    kernels = [int_arg(spec, pos, name, default) for pos, name, default in ((2, "k1", 6), (3, "k2", 3), (4, "k3", 6))]
+    if min(kernels[0], kernels[2]) < s:
+        raise spec.fail(f"ThrConvs strided kernels k1={kernels[0]}, k3={kernels[2]} must be >= stride s={s}")
+    return [c1, c2, s, *kernels], c2
+
+
+@register_module(_thrconvs_rule)
+class ThrConvs(nn.Module):
+    """Eq. 1-4: (B, c1, H, W) -> (B, c2, H/s, W/s); the module docstring explains both readings."""
+
+    def __init__(self, c1: int, c2: int, s: int = 2, k1: int = 6, k2: int = 3, k3: int = 6):
+        """Build the three convolutions; ``s`` is the projection stride, k1/k2/k3 the kernels of Eq. 1/2/4."""
+        super().__init__()
+        self.stride = s
+        self.cv1 = projection_conv(c1, c2, k1, s)
+        self.up = nn.Upsample(scale_factor=s, mode="nearest") if s > 1 else nn.Identity()
+        self.cv2 = projection_conv(c2, c1, k2, 1)
+        self.cv3 = projection_conv(c1, c2, k3, s)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """X3 = Conv(X - Conv(up(Conv(X)))) + Conv(X)."""
+        x1 = self.cv1(x)
+        x2 = self.cv2(self.up(x1))
+        return self.cv3(x - x2) + x1
