@@ -1,0 +1,1 @@
+"""Training, validation and detection glue between tqgd's models and ultralytics' engine."""
