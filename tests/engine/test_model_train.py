@@ -1,4 +1,4 @@
-"""One-epoch CPU training of TQGDNet-n through ultralytics' trainer, and its checkpoint in a fresh process."""
+"""One-epoch CPU training of TQGDNet-n on a tiny converted phantom, and its checkpoint in a fresh process."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.helpers import write_tiny_yolo_dataset
+from tqgd.data.convert.orcascore import OrcaConvertOptions, convert_orcascore
+from tqgd.data.phantom.layout import write_phantom_set
 from tqgd.engine.model import TQGD
 from tqgd.nn import TQGDDetectionModel
 
@@ -29,7 +30,7 @@ FRESH_LOAD = textwrap.dedent(
     torch.manual_seed(0)
     with torch.no_grad():
         raw = model.model.float().eval()(torch.rand(1, 3, 64, 64))[0]
-    results = model.predict(image, imgsz=64, device="cpu", conf=0.0, verbose=False)
+    results = model.predict(image, imgsz=128, device="cpu", conf=0.0, verbose=False)
     print("RESULT=" + json.dumps({"safe_load": SAFE_LOAD, "class": type(model.model).__name__,
                                   "raw": raw.flatten().tolist(), "n_results": len(results)}))
     """
@@ -38,14 +39,16 @@ FRESH_LOAD = textwrap.dedent(
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[TQGD, Path, Path, list]:
-    """TQGDNet-n after one epoch on a tiny dataset, with restricted loading on and every checkpoint load recorded.
+    """TQGDNet-n after one epoch on 3 phantom patients (128 px slices, OrCaScore layout converted to YOLO boxes),
+    with restricted loading on and every checkpoint load recorded.
 
     Returns (model, best.pt, a validation image, [(path, weights_only) of each torch load ultralytics made]).
     """
     from ultralytics.nn import tasks as ul_tasks
 
     root = tmp_path_factory.mktemp("train")
-    data = write_tiny_yolo_dataset(root / "ds")
+    write_phantom_set(root / "phantom", 3, seed=7, image_size=128)
+    data = convert_orcascore(root / "phantom", root / "ds", OrcaConvertOptions(folds=2)).out / "orcascore.yaml"
     loads: list[tuple[str, bool]] = []
     stock_load = ul_tasks.torch_load
 
@@ -59,10 +62,10 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[TQGD, Path, Path,
         patch.setattr(ul_tasks, "SAFE_LOAD", True)
         patch.setattr(ul_tasks, "torch_load", recording_load)
         model = TQGD("tqgdnet-n")
-        model.train(data=str(data), epochs=1, imgsz=64, batch=2, workers=0, device="cpu",
+        model.train(data=str(data), epochs=1, imgsz=128, batch=4, workers=0, device="cpu",
                     project=str(root / "runs"), name="smoke", plots=False, amp=False, seed=0)
     weights = root / "runs" / "smoke" / "weights"
-    return model, weights / "best.pt", next((root / "ds" / "images" / "val").glob("*.png")), loads
+    return model, weights / "best.pt", next((root / "ds" / "images").glob("*.png")), loads
 
 
 @pytest.mark.slow
