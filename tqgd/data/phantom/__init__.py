@@ -6,5 +6,7 @@ OrCaScore's layout and/or as DICOM series with JSON sidecars. See ``tqgd phantom
 
 from tqgd.data.phantom.config import CALCIUM_THRESHOLD_HU, GENERATOR_VERSION, PhantomConfig, Tissue
 from tqgd.data.phantom.generate import PhantomCase, generate_patient
+from tqgd.data.phantom.layout import PhantomSetResult, write_phantom_set
 
-__all__ = ["CALCIUM_THRESHOLD_HU", "GENERATOR_VERSION", "PhantomCase", "PhantomConfig", "Tissue", "generate_patient"]
+__all__ = ["CALCIUM_THRESHOLD_HU", "GENERATOR_VERSION", "PhantomCase", "PhantomConfig", "PhantomSetResult", "Tissue",
+           "generate_patient", "write_phantom_set"]

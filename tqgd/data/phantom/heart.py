@@ -88,8 +88,10 @@ def sample_heart(rng: np.random.Generator, chest: Chest) -> Heart:
     axes = (rng.uniform(56, 63), rng.uniform(33, 38), rng.uniform(38, 44))
     fat = rng.uniform(7.5, 9.5)
     ventricles = _chamber(centre, axes, frame, fat)
-    left_atrium = _chamber(centre + np.array([-8.0, rng.uniform(30, 36), rng.uniform(22, 28)]),
-                           (rng.uniform(28, 33), rng.uniform(19, 23), rng.uniform(21, 25)), np.eye(3), 3.0)
+    la_axes = (rng.uniform(28, 33), rng.uniform(19, 23), rng.uniform(21, 25))
+    oesophagus_front = chest.oesophagus[1] - chest.oesophagus[2]
+    la_y = min(centre[1] + rng.uniform(30, 36), oesophagus_front - la_axes[1] - 3.0 - 2.0)  # stays in front of it
+    left_atrium = _chamber(np.array([centre[0] - 8.0, la_y, rng.uniform(22, 28)]), la_axes, np.eye(3), 3.0)
     right_atrium = _chamber(centre + np.array([-rng.uniform(44, 50), rng.uniform(2, 8), rng.uniform(8, 14)]),
                             (rng.uniform(23, 27), rng.uniform(24, 28), rng.uniform(28, 33)), np.eye(3), 3.0)
     root = centre - 0.78 * axes[0] * e_long + np.array([0.0, -10.0, 0.0])

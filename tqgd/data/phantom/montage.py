@@ -17,10 +17,19 @@ HEART_BOX_COLOUR = (0, 220, 255)
 DISTRACTOR_COLOUR = (0, 140, 255)
 
 
+#: Chosen slices keep at least this many slices apart, so the montage shows different lesions and levels.
+MIN_SLICE_GAP = 3
+
+
 def pick_slices(case: PhantomCase, count: int = 4) -> list[int]:
-    """Slices with the most lesion pixels, topped up with evenly spread heart slices, in z order."""
+    """Slices with the most lesion pixels (MIN_SLICE_GAP apart), topped up with evenly spread heart slices."""
     areas = (case.labels > 0).sum(axis=(1, 2))
-    chosen = [int(k) for k in np.argsort(-areas, kind="stable")[:count] if areas[k] > 0]
+    chosen: list[int] = []
+    for k in np.argsort(-areas, kind="stable"):
+        if areas[k] == 0 or len(chosen) == count:
+            break
+        if all(abs(int(k) - c) >= MIN_SLICE_GAP for c in chosen):
+            chosen.append(int(k))
     heart = [k for k, box in enumerate(case.heart_boxes) if box is not None] or list(range(case.labels.shape[0]))
     for k in np.linspace(heart[0], heart[-1], count + 2)[1:-1].round().astype(int):
         if len(chosen) < count and int(k) not in chosen:
