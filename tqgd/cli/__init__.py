@@ -38,6 +38,8 @@ STAGES: tuple[str, ...] = (
     "tqgd.cli.score",
     "tqgd.cli.convert",
     "tqgd.cli.phantom",
+    "tqgd.cli.train",
+    "tqgd.cli.val",
 )
 
 

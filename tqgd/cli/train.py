@@ -1,0 +1,79 @@
+"""``tqgd train``: train TQGDNet (or a baseline) with the paper's recipe; extra ultralytics options as key=value."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+MODEL_HELP = ("tqgd config name (tqgdnet-n, yolov5b-gd-n, ...), a model YAML path, weights (.pt) to fine-tune, or an "
+              "ultralytics model YAML for baselines (yolov8n.yaml, yolov5n.yaml).")
+
+
+def print_recipe(console, rows: list[tuple[str, object, str]], title: str = "training recipe") -> None:
+    """Print (key, value, source) rows as a table."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in ("option", "value", "source"):
+        table.add_column(column)
+    for key, value, source in rows:
+        table.add_row(key, str(value), source)
+    console.print(table)
+
+
+def train(
+    data: Path = typer.Option(None, "--data", exists=True, dir_okay=False, readable=True,
+                              help="Dataset YAML with absolute path:, train, val, names (e.g. OUT/orcascore.yaml "
+                                   "from tqgd convert). Optional with --resume."),
+    model: str = typer.Option("tqgdnet-n", "--model", help=MODEL_HELP),
+    epochs: int = typer.Option(None, "--epochs", min=1, help="Epochs (paper: 200)."),
+    imgsz: int = typer.Option(None, "--imgsz", min=32, help="Training image size in px (ultralytics default 640)."),
+    batch: int = typer.Option(None, "--batch", min=1, help="Batch size (paper: 4)."),
+    device: str = typer.Option(None, "--device", help="cpu, 0, or 0,1,... (several GPUs train with DDP)."),
+    project: Path = typer.Option(None, "--project", help="Folder holding runs (default ./runs/train)."),
+    name: str = typer.Option(None, "--name", help="Run folder name inside --project (default exp, exp2, ...)."),
+    resume: bool = typer.Option(False, "--resume",
+                                help="Continue the interrupted run --project/--name (or the newest one) from its "
+                                     "weights/last.pt."),
+    options: list[str] = typer.Argument(None, metavar="[KEY=VALUE]...",
+                                        help="Any other ultralytics train option, e.g. lr0=0.02 workers=2 patience=50."),
+) -> None:
+    """Train a calcium detector with the paper's recipe (SGD, lr 0.01 -> 0.0001, 200 epochs, batch 4, ...).
+
+    Prints the recipe, shows progress, and writes the run folder: weights/best.pt and last.pt, results.csv, plots,
+    args.yaml, tqgd_run.json (recipe and versions) and convert.json (the dataset's preprocessing, also kept inside
+    the weights for tqgd detect).
+
+    Example: tqgd train --data datasets/orca/orcascore.yaml --model tqgdnet-n --epochs 200 --device 0 lr0=0.01
+    """
+    from rich.console import Console
+
+    from tqgd.cli.train_progress import TrainingProgress
+    from tqgd.engine.recipe import parse_option_words
+    from tqgd.engine.train import describe_recipe, is_multi_gpu
+    from tqgd.engine.train import train as run_training
+
+    console = Console()
+    extra = parse_option_words(options or [])
+    named = {"epochs": epochs, "imgsz": imgsz, "batch": batch, "device": device, "project": project, "name": name}
+    if not resume:
+        if data is None:
+            raise typer.BadParameter("--data is required unless --resume is given", param_hint="--data")
+        print_recipe(console, describe_recipe(data, model, options=extra, **named))
+    if is_multi_gpu(device):
+        console.print(f"training on GPUs {device} with DDP; ultralytics prints the workers' progress")
+        result = run_training(data, model, resume=resume, options=extra, **named)
+    else:
+        with TrainingProgress(console) as progress:
+            result = run_training(data, model, resume=resume, options=extra, callbacks=progress.callbacks(), **named)
+    summary = ", ".join(f"{key.split('/')[-1]} {value:.4f}" for key, value in result.metrics.items())
+    console.print(f"run folder: {result.save_dir}")
+    console.print(f"best weights: {result.best}")
+    if summary:
+        console.print(f"final validation: {summary}")
+
+
+def register(app: typer.Typer) -> None:
+    """Attach ``tqgd train``."""
+    app.command("train", context_settings={"allow_extra_args": False})(train)

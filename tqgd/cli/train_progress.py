@@ -1,0 +1,53 @@
+"""Rich progress for training runs, fed by ultralytics callbacks: epochs (with the last mAP50) and batches.
+
+Shared by ``tqgd train`` and ``tqgd cv``. ultralytics itself stays quiet (``YOLO_VERBOSE=0``); with several GPUs the
+workers print ultralytics' own bars instead, since callbacks holding a live display cannot be sent to them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+
+class TrainingProgress:
+    """Two bars (epochs, batches of the current epoch); use as a context manager around ``train(...)``."""
+
+    def __init__(self, console: Console | None = None, label: str = "epochs"):
+        self.bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                             TimeRemainingColumn(), console=console)
+        self.label = label
+        self.epochs = self.bars.add_task(label, total=None, visible=False)
+        self.batches = self.bars.add_task("  batches", total=None, visible=False)
+
+    def __enter__(self) -> TrainingProgress:
+        self.bars.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.bars.stop()
+
+    def callbacks(self) -> dict[str, list[Callable[[Any], None]]]:
+        """ultralytics callbacks by event, for ``train(..., callbacks=...)``."""
+        return {"on_train_start": [self._start], "on_train_epoch_start": [self._epoch_start],
+                "on_train_batch_end": [self._batch_end], "on_fit_epoch_end": [self._epoch_end]}
+
+    def _start(self, trainer: Any) -> None:
+        self.bars.reset(self.epochs, total=trainer.epochs, completed=trainer.start_epoch, visible=True,
+                        description=self.label)
+
+    def _epoch_start(self, trainer: Any) -> None:
+        self.bars.reset(self.batches, total=len(trainer.train_loader), completed=0, visible=True)
+
+    def _batch_end(self, trainer: Any) -> None:
+        self.bars.advance(self.batches)
+
+    def _epoch_end(self, trainer: Any) -> None:
+        metrics = trainer.metrics or {}
+        map50 = metrics.get("metrics/mAP50(B)")
+        suffix = f" (mAP50 {map50:.3f})" if map50 is not None else ""
+        self.bars.update(self.epochs, completed=min(trainer.epoch + 1, trainer.epochs),
+                         description=f"{self.label}{suffix}")
