@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import pytest
+
+import tqgd  # noqa: F401  - before ultralytics, which reads tqgd's offline/safe-load switches at import
+
+# isort: split
 from ultralytics.models.yolo.detect import DetectionPredictor, DetectionValidator
 
 from tqgd.engine.model import TQGD

@@ -9,6 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
+
+import tqgd  # noqa: F401  - before ultralytics, which reads tqgd's offline/safe-load switches at import
+
+# isort: split
 from ultralytics.utils.dist import generate_ddp_file
 
 from tests.helpers import write_tiny_yolo_dataset
