@@ -11,7 +11,7 @@ from ultralytics.nn import tasks as ul_tasks
 from ultralytics.nn.tasks import DetectionModel
 
 from tqgd.errors import ConfigError
-from tqgd.nn import TQGDDetectionModel, register_module, registered_modules
+from tqgd.nn import TQGDDetectionModel, register_module, registered_modules, resolve_model_cfg
 from tqgd.nn.registry import STOCK_PARSE_MODEL
 
 
@@ -97,3 +97,12 @@ def test_registration_refuses_duplicates_and_shadowing() -> None:
     with pytest.raises(ValueError, match="'C3' would shadow an ultralytics/torch module"):
         register_module(rule)(type("C3", (nn.Module,), {}))
     assert set(registered_modules()) == {"ThrConvs", "QueenFusion", "GDGather", "GDInject"}
+
+
+def test_config_activation_applies_to_tqgd_and_stock_rows_alike() -> None:
+    cfg = {**resolve_model_cfg("tqgdnet-n"), "activation": "nn.ReLU()"}
+    model = TQGDDetectionModel(cfg, verbose=False)
+    assert isinstance(model.model[0].cv1.act, nn.ReLU)  # ThrConvs (tqgd row)
+    assert isinstance(model.model[1].act, nn.ReLU)  # Conv (stock row)
+    assert isinstance(model.model[11].fuse.cv1.act, nn.ReLU)  # QueenFusion's C3
+    assert isinstance(TQGDDetectionModel("tqgdnet-n", verbose=False).model[0].cv1.act, nn.SiLU)  # restored after
