@@ -82,6 +82,7 @@ def _cfg(rows: list) -> dict:
     ([[-1, 1, "ThrConvs", ["wide"]]], r"row 0: argument 0 \(c2\) must be an integer >= 1, got 'wide'"),
     ([[-1, 1, "ThrConvs", [16]], [-1, 1, "C3k2", [16]]], r"tqgd layers cannot be combined with \['A2C2f', 'C2fCIB'"),
     ([[-1, 1, "Conv", [8]], "not a row"], r"row 1 must be \[from, number, module, args\]"),
+    ([[-1, 1, ["Conv"], [8]]], r"row 0: unknown module \['Conv'\]"),
 ])
 def test_bad_rows_are_config_errors_naming_file_and_row(rows: list, message: str) -> None:
     with pytest.raises(ConfigError, match=message):

@@ -132,7 +132,7 @@ def build_layers(d: dict, ch: int, verbose: bool = True) -> tuple[nn.Sequential,
     rows = list(d.get("backbone") or []) + list(d.get("head") or [])
     if not rows:
         raise ConfigError("the model config has no 'backbone'/'head' rows", path=source or None)
-    names = [r[2] if isinstance(r, (list, tuple)) and len(r) == 4 else None for r in rows]
+    names = {r[2] for r in rows if isinstance(r, (list, tuple)) and len(r) == 4 and isinstance(r[2], str)}
     if any(n in _REGISTRY for n in names) and _HEAD_SWITCH_MODULES.intersection(names):
         raise ConfigError(f"tqgd layers cannot be combined with {sorted(_HEAD_SWITCH_MODULES)} rows (they switch the "
                           "stock Detect head layout inside one parse_model call); use C3/C2f blocks", source or None)
@@ -158,7 +158,7 @@ def build_layers(d: dict, ch: int, verbose: bool = True) -> tuple[nn.Sequential,
                 raise ConfigError(f"row {i} ('{name}'): 'from' {f!r} must name earlier rows (or -1)", source or None)
             c_in = [ch] * len(sources) if i == 0 else [channels[j] for j in sources]
             repeats = max(round(n * depth), 1) if isinstance(n, int) and n > 1 else n
-            if name in _REGISTRY:
+            if isinstance(name, str) and name in _REGISTRY:
                 if isinstance(n, bool) or not isinstance(n, int) or n < 1:
                     raise ConfigError(f"row {i} ('{name}'): 'number' must be an integer >= 1, got {n!r}",
                                       source or None)
