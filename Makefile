@@ -16,8 +16,9 @@ install: $(BIN)/tqgd
 demo: install  ## install, then run the end-to-end demo on a synthetic phantom (CPU, a few minutes)
 	$(BIN)/tqgd demo
 
+# Two pytest workers on two cores: one OpenMP thread each, or torch oversubscribes the CPU (about 5x slower).
 test: install  ## install, then run the whole test suite
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile
 
 test-fast: install  ## the suite without the slow (training/export) tests
 	$(BIN)/python -m pytest -m "not slow"
