@@ -40,6 +40,7 @@ STAGES: tuple[str, ...] = (
     "tqgd.cli.phantom",
     "tqgd.cli.train",
     "tqgd.cli.val",
+    "tqgd.cli.cv",
 )
 
 

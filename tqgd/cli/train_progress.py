@@ -10,7 +10,8 @@ from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn,
+                           TimeRemainingColumn)
 
 
 class TrainingProgress:
@@ -22,6 +23,13 @@ class TrainingProgress:
         self.label = label
         self.epochs = self.bars.add_task(label, total=None, visible=False)
         self.batches = self.bars.add_task("  batches", total=None, visible=False)
+        self.folds: TaskID | None = None
+
+    def fold(self, index: int, total: int, stage: str) -> None:
+        """Fold-level progress (``cross_validate``'s ``progress``): a third bar over folds."""
+        if self.folds is None:
+            self.folds = self.bars.add_task("folds", total=total)
+        self.bars.update(self.folds, completed=index + (stage == "done"), description=f"fold {index} ({stage})")
 
     def __enter__(self) -> TrainingProgress:
         self.bars.start()

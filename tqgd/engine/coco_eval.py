@@ -154,7 +154,7 @@ def evaluate_boxes(gt_by_image: Mapping[Hashable, object], preds_by_image: Mappi
     evaluator = COCOeval(gt_coco, dt_coco, iouType="bbox")
     labels, ranges = zip(*coco_area_ranges(), strict=True)
     evaluator.params.areaRng, evaluator.params.areaRngLbl = [list(r) for r in ranges], list(labels)
-    evaluator.params.maxDets = [1, 10, int(max_dets)]
+    evaluator.params.maxDets = [int(max_dets)]  # one limit: COCOeval sorts this list and evaluates at its largest
     with contextlib.redirect_stdout(io.StringIO()):
         evaluator.evaluate()
         evaluator.accumulate()

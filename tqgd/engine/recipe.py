@@ -44,6 +44,8 @@ NAMED_OPTION_KEYS = {"epochs": "--epochs", "imgsz": "--imgsz", "batch": "--batch
                      "project": "--project", "name": "--name", "resume": "--resume", "model": "--model",
                      "data": "--data"}
 RESERVED_KEYS = frozenset({"mode", "task", "cfg"})
+#: Optimizer names ultralytics' trainer accepts (checked here so a typo fails before the model is built).
+OPTIMIZERS = ("SGD", "MuSGD", "Adam", "Adamax", "AdamW", "NAdam", "RAdam", "RMSprop", "auto")
 
 #: Source labels in the recipe table.
 SOURCE_PAPER = "paper 3.1"
@@ -80,6 +82,8 @@ def check_options(options: Mapping[str, Any], named: Mapping[str, str] = NAMED_O
             raise ConfigError(f"option {key!r} is set by tqgd itself and cannot be passed through")
         if key not in defaults:
             raise _unknown_key_error(key, sorted(defaults))
+    if "optimizer" in checked and str(checked["optimizer"]).lower() not in {o.lower() for o in OPTIMIZERS}:
+        raise ConfigError(f"unknown optimizer {checked['optimizer']!r}; choose one of {', '.join(OPTIMIZERS)}")
     try:
         check_cfg(checked, hard=True)
     except (TypeError, ValueError) as exc:
@@ -101,11 +105,6 @@ def parse_option_words(words: Sequence[str], named: Mapping[str, str] = NAMED_OP
             raise ConfigError(f"option {key!r} is given twice; give it once")
         options[key] = value if key in {"name", "project"} else smart_value(value)
     return check_options(options, named)
-
-
-def recipe_args(**named: Any) -> dict[str, Any]:
-    """The paper's recipe with tqgd's named options (``epochs=...``; None values skipped) laid over it."""
-    return {**PAPER_RECIPE, **{key: value for key, value in named.items() if value is not None}}
 
 
 def recipe_table(args: Mapping[str, Any]) -> list[tuple[str, Any, str]]:

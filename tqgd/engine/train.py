@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tqgd.engine.dataset_check import check_data_yaml
-from tqgd.engine.recipe import check_options, recipe_args, recipe_table
+from tqgd.engine.recipe import PAPER_RECIPE, check_options, recipe_table
 from tqgd.errors import CheckpointError, ConfigError, TQGDError
 
 #: Where runs go when no project folder is given (relative to the current folder, made absolute).
@@ -139,8 +139,8 @@ def training_args(data: Path, model: str | Path, epochs: int | None = None, imgs
                   batch: int | None = None, device: str | None = None, project: str | Path | None = None,
                   name: str | None = None, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The full ultralytics argument set of a new run: paper recipe, then pass-through options, then named options."""
-    args = {**recipe_args(), **check_options(options or {})}
-    args.update(recipe_args(epochs=epochs, imgsz=imgsz, batch=batch, device=device))
+    named = {"epochs": epochs, "imgsz": imgsz, "batch": batch, "device": device}
+    args = {**PAPER_RECIPE, **check_options(options or {}), **{k: v for k, v in named.items() if v is not None}}
     if str(model).endswith(".pt") and "pretrained" not in (options or {}):
         args["pretrained"] = True  # fine-tuning: keep the given weights (the paper's from-scratch rule is for configs)
     args.update(data=str(data), project=str(Path(project or DEFAULT_PROJECT).expanduser().resolve()),
