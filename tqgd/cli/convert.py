@@ -66,6 +66,9 @@ def orcascore(
     seed: int = typer.Option(0, "--seed", help="Seed for fold assignment and negative sampling."),
     connectivity: int = typer.Option(6, "--connectivity", help="Lesion connectivity in 3D: 6 (OrCaScore) or 26."),
     min_area: int = typer.Option(1, "--min-area", min=1, help="Drop per-slice lesion pieces smaller than this (px)."),
+    write_masks: bool = typer.Option(False, "--masks",
+                                     help="Also write each image's reference labels as masks/<stem>.png (cropped like "
+                                          "the image), for segmentation baselines."),
 ) -> None:
     """Convert an OrCaScore-layout folder into an ultralytics dataset with YOLO, COCO and VOC boxes.
 
@@ -80,7 +83,7 @@ def orcascore(
     from tqgd.data.orcascore import discover_cases
 
     options = OrcaConvertOptions(window=window, classes=classes.value, folds=folds, seed=seed, negatives=negatives,
-                                 connectivity=connectivity, min_area_px=min_area)
+                                 connectivity=connectivity, min_area_px=min_area, masks=write_masks)
     progress = _Progress(len(discover_cases(src)), "patients")
     with progress.bars:
         report = convert_orcascore(src, out, options, progress=progress.case)

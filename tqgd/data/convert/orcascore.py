@@ -4,6 +4,7 @@ Layout of OUT (every path below is relative to OUT):
 
     images/<ID>_z012.png         one slice, HU windowed to 8 bits (grey, or RGB for 3-window specs)
     labels/<ID>_z012.txt         YOLO boxes, normalised to the (cropped) image
+    masks/<ID>_z012.png          (with ``masks=True``) the reference labels of that slice, cropped like the image
     voc/<ID>_z012.xml            the same boxes as Pascal VOC
     annotations/all.json         COCO for every image; fold<i>_train.json / fold<i>_val.json per split
     folds/fold<i>_{train,val}.txt  ultralytics image lists, patient-grouped (no patient in two splits)
@@ -32,7 +33,7 @@ from tqgd.data.convert.manifest import MANIFEST_NAME, write_manifest
 from tqgd.data.convert.mask_files import read_mask
 from tqgd.data.convert.output import prepare_output, remove_stale
 from tqgd.data.convert.slices import choose_negatives, parse_negatives, slice_stem
-from tqgd.data.convert.writer import DatasetWriter
+from tqgd.data.convert.writer import MASKS_DIR, DatasetWriter
 from tqgd.data.folds import make_patient_folds, validation_fold_of
 from tqgd.data.formats.coco import write_coco
 from tqgd.data.orcascore import ARTERY_LABELS, OrcaCase, discover_cases
@@ -54,7 +55,11 @@ CLASS_SCHEMES: dict[str, tuple[dict[int, int], dict[int, str]]] = {
 
 @dataclass(frozen=True)
 class OrcaConvertOptions:
-    """Conversion options; ``negatives`` is '0', a ratio like '0.5', or 'all' (see ``slices.py``)."""
+    """Conversion options; ``negatives`` is '0', a ratio like '0.5', or 'all' (see ``slices.py``).
+
+    ``masks`` also writes each image's reference label slice (0 background, 1 LAD, 2 LCX, 3 RCA) as
+    ``masks/<stem>.png``, cropped exactly like the image, for segmentation baselines and mask metrics.
+    """
 
     window: str = "paper"
     classes: str = "single"
@@ -63,6 +68,7 @@ class OrcaConvertOptions:
     negatives: str = "0"
     connectivity: int = 6
     min_area_px: int = 1
+    masks: bool = False
 
 
 @dataclass
@@ -138,8 +144,11 @@ def _convert_case(case: OrcaCase, src: Path, writer: DatasetWriter, options: Orc
         progress(case.case_id, 0, len(selected))
     source, mask = os.path.relpath(case.image, src), os.path.relpath(case.reference, src)
     for i, z in enumerate(selected):
-        writer.add_pixels(slice_stem(case.case_id, z, volume.shape[0]), pixels[i], by_slice.get(z, []),
-                          patient=case.case_id, slice_index=z, crop_xy=(x0, y0), source=source, mask=mask)
+        stem = slice_stem(case.case_id, z, volume.shape[0])
+        writer.add_pixels(stem, pixels[i], by_slice.get(z, []), patient=case.case_id, slice_index=z, crop_xy=(x0, y0),
+                          source=source, mask=mask)
+        if options.masks:
+            writer.add_mask(stem, labels[z, y0:y1, x0:x1])
         if progress:
             progress(case.case_id, i + 1, len(selected))
     report.source_slices += volume.shape[0]
@@ -227,6 +236,7 @@ def _write_dataset_files(out: Path, src: Path, writer: DatasetWriter, folds, opt
         "command": "tqgd convert orcascore", "source": str(src), "window": windowing.to_json(),
         "classes": options.classes, "names": names, "negatives": options.negatives, "folds": options.folds,
         "seed": options.seed, "connectivity": options.connectivity, "min_area_px": options.min_area_px,
+        **({"masks": MASKS_DIR} if options.masks else {}),
         "crop": None if crop is None else getattr(crop, "__name__", type(crop).__name__),
         "fold_patients": [asdict(fold) for fold in folds],
         "counts": {"patients": report.patients, "source_slices": report.source_slices, "images": report.images,

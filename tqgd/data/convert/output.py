@@ -18,7 +18,7 @@ from tqgd.errors import OutputError
 MARKER_NAME = ".tqgd-dataset"
 MARKER_TEXT = "This folder was written by tqgd convert; re-running the conversion may replace its contents.\n"
 #: Sub-folders whose whole content belongs to the conversion.
-MANAGED_DIRS = ("images", "labels", "voc", "annotations", "folds")
+MANAGED_DIRS = ("images", "labels", "voc", "annotations", "folds", "masks")
 #: Top-level files the conversion owns (plus the temporary files of their atomic writes).
 MANAGED_FILE_RE = re.compile(r"^\.?(fold\d+\.yaml|orcascore\.yaml|dataset\.yaml|manifest\.csv|convert\.json)(\..*)?$")
 #: The file written last: its presence means the conversion finished.
