@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tqgd.engine.val import image_key, ground_truth, read_predictions
+from tqgd.engine.val import ground_truth, image_key, read_predictions
 from tqgd.errors import DatasetError, LabelError
 
 
@@ -23,7 +23,8 @@ def test_labels_become_pixel_corners_of_the_original_image(tmp_path: Path) -> No
     image = _image(tmp_path / "images" / "P1_z004.png", width=200, height=100)
     (tmp_path / "labels").mkdir()
     # a 3 x 5 px box at x 10..13, y 20..25, written with the 6 decimals the converter uses
-    (tmp_path / "labels" / "P1_z004.txt").write_text(f"0 {11.5 / 200:.6f} {22.5 / 100:.6f} {3 / 200:.6f} {5 / 100:.6f}\n")
+    line = f"0 {11.5 / 200:.6f} {22.5 / 100:.6f} {3 / 200:.6f} {5 / 100:.6f}\n"
+    (tmp_path / "labels" / "P1_z004.txt").write_text(line)
     empty = _image(tmp_path / "images" / "7.png", width=64, height=64)  # no label file: an image without calcium
     gt = ground_truth([image, empty], num_classes=1)
     assert list(gt) == ["P1_z004", 7]  # ultralytics' predictions.json ids: the stem, or int(stem) when numeric

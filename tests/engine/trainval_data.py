@@ -42,8 +42,9 @@ def write_big_box_dataset(out: Path, patients: int = 4, images_per_patient: int 
         for part, members in (("train", fold.train), ("val", fold.val)):
             write_fold_list(out, f"fold{fold.index}_{part}", [r.image for r in writer.rows if r.patient in members])
         for target in [out / f"fold{fold.index}.yaml"] + ([out / "orcascore.yaml"] if fold.index == 0 else []):
+            comment = f"Big-box test set, fold {fold.index}.\nValidation patients: {', '.join(fold.val)}"
             write_dataset_yaml(target, out, f"folds/fold{fold.index}_train.txt", f"folds/fold{fold.index}_val.txt",
-                               NAMES, f"Big-box test set, fold {fold.index}.\nValidation patients: {', '.join(fold.val)}")
+                               NAMES, comment)
     write_manifest(out / "manifest.csv", writer.rows)
     write_convert_json(out, {"command": "test", "window": {"name": "paper", "channels_hu": [[-1200.0, 1800.0]]},
                              "classes": "single", "names": NAMES, "folds": folds, "seed": seed})

@@ -37,7 +37,7 @@ def train(
                                 help="Continue the interrupted run --project/--name (or the newest one) from its "
                                      "weights/last.pt."),
     options: list[str] = typer.Argument(None, metavar="[KEY=VALUE]...",
-                                        help="Any other ultralytics train option, e.g. lr0=0.02 workers=2 patience=50."),
+                                        help="Any other ultralytics train option, e.g. lr0=0.02 patience=50."),
 ) -> None:
     """Train a calcium detector with the paper's recipe (SGD, lr 0.01 -> 0.0001, 200 epochs, batch 4, ...).
 

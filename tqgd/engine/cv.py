@@ -29,9 +29,12 @@ from tqgd.io import write_json, write_text
 
 DEFAULT_PROJECT = Path("runs") / "cv"
 DEFAULT_RUN_NAME = "exp"
-#: Table columns: (header, key in a fold's metrics.json "ultralytics" block).
-TABLE_METRICS = (("Precision", "precision"), ("Recall", "recall"), ("F1", "f1"), ("mAP50", "map50"),
-                 ("mAP50-95", "map50_95"))
+#: Metric columns: (header, block of a fold's metrics.json, key). ultralytics' numbers as in Table 4, then
+#: pycocotools' mAP, the numbers ``evaluate_boxes`` gives other methods (e.g. segmentation baselines).
+TABLE_METRICS = (("Precision", "ultralytics", "precision"), ("Recall", "ultralytics", "recall"),
+                 ("F1", "ultralytics", "f1"), ("mAP50", "ultralytics", "map50"),
+                 ("mAP50-95", "ultralytics", "map50_95"), ("COCO mAP50", "pycocotools", "map50"),
+                 ("COCO mAP50-95", "pycocotools", "map50_95"))
 
 #: Called as progress(fold_index, folds, stage) with stage "train", "val" or "done".
 FoldProgress = Callable[[int, int, str], None]
@@ -85,7 +88,8 @@ def _refold(data_dir: Path, k: int, seed: int, out: Path) -> list[tuple[Path, li
         lists = {}
         for split, patients in (("train", set(fold.train)), ("val", set(fold.val))):
             images = sorted(str((data_dir / r.image).resolve()) for r in rows if r.patient in patients)
-            lists[split] = write_text(out / "folds" / f"fold{fold.index}_{split}.txt", "".join(f"{i}\n" for i in images))
+            lists[split] = write_text(out / "folds" / f"fold{fold.index}_{split}.txt",
+                                      "".join(f"{image}\n" for image in images))
         body = {"path": str(data_dir), "train": str(lists["train"]), "val": str(lists["val"]), "names": names}
         header = (f"# Fold {fold.index} of {k}, re-split from {manifest} (seed {seed}).\n"
                   f"# Validation patients: {', '.join(fold.val)}\n")
@@ -122,24 +126,24 @@ def fold_datasets(data_dir: str | Path, k: int, seed: int, out: Path) -> list[tu
 
 
 def summarise(folds: list[FoldResult]) -> tuple[dict[str, float], dict[str, float]]:
-    """Mean and sample standard deviation (ddof=1; 0 for one fold) of each table metric over folds."""
+    """Mean and sample standard deviation (ddof=1; 0 for one fold) over folds, keyed by column header."""
     mean, std = {}, {}
-    for _, key in TABLE_METRICS:
-        values = np.array([f.metrics["ultralytics"][key] for f in folds], dtype=np.float64)
-        mean[key] = float(values.mean())
-        std[key] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+    for header, block, key in TABLE_METRICS:
+        values = np.array([f.metrics[block][key] for f in folds], dtype=np.float64)
+        mean[header] = float(values.mean())
+        std[header] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
     return mean, std
 
 
 def table_rows(result: CVResult) -> list[list[str]]:
     """Header, one row per fold, then Average and Std (3 decimals, as Table 4)."""
-    rows = [["Fold", "Val patients", "Val images", *[h for h, _ in TABLE_METRICS]]]
+    rows = [["Fold", "Val patients", "Val images", *[header for header, _, _ in TABLE_METRICS]]]
     for fold in result.folds:
-        values = [f"{fold.metrics['ultralytics'][key]:.3f}" for _, key in TABLE_METRICS]
+        values = [f"{fold.metrics[block][key]:.3f}" for _, block, key in TABLE_METRICS]
         rows.append([f"Group{fold.index + 1}", str(len(fold.val_patients)), str(fold.metrics["counts"]["images"]),
                      *values])
     for label, stats in (("Average", result.mean), ("Std", result.std)):
-        rows.append([label, "", "", *[f"{stats[key]:.3f}" for _, key in TABLE_METRICS]])
+        rows.append([label, "", "", *[f"{stats[header]:.3f}" for header, _, _ in TABLE_METRICS]])
     return rows
 
 
@@ -178,10 +182,11 @@ def cross_validate(data_dir: str | Path, folds: int = 5, model: str | Path = "tq
 
     options = check_options(options or {})
     load_model(model)  # a bad model name or weights file fails here, before any fold starts
-    out = increment_path(Path(project or DEFAULT_PROJECT).expanduser().resolve() / (name or DEFAULT_RUN_NAME),
-                         mkdir=True)
-    result = CVResult(out=Path(out))
-    for index, (data_yaml, patients) in enumerate(fold_datasets(data_dir, folds, seed, result.out)):
+    out = Path(increment_path(Path(project or DEFAULT_PROJECT).expanduser().resolve() / (name or DEFAULT_RUN_NAME)))
+    splits = fold_datasets(data_dir, folds, seed, out)  # bad folders and fold counts fail before out is made
+    out.mkdir(parents=True, exist_ok=True)
+    result = CVResult(out=out)
+    for index, (data_yaml, patients) in enumerate(splits):
         try:
             if progress:
                 progress(index, folds, "train")

@@ -121,7 +121,8 @@ def recipe_table(args: Mapping[str, Any]) -> list[tuple[str, Any, str]]:
     shown = set(PAPER_RECIPE)
     for key in UNSTATED_KEYS:
         value = args.get(key, defaults.get(key))
-        rows.append((key, value, SOURCE_DEFAULT if value == defaults.get(key) else f"changed (default: {defaults[key]})"))
+        same = value == defaults.get(key)
+        rows.append((key, value, SOURCE_DEFAULT if same else f"changed (default: {defaults.get(key)})"))
         shown.add(key)
     ignored = {"model", "data", "mode", "task", "project", "name", "save_dir", "device", "resume", "exist_ok"}
     for key in sorted(set(args) - shown - ignored):

@@ -87,7 +87,7 @@ def load_model(model: str | Path):
 
 
 def find_resume_checkpoint(resume: bool | str | Path, project: str | Path | None, name: str | None) -> Path:
-    """``last.pt`` to resume: a given .pt or run folder, else ``project/name``, else the newest run under ``project``."""
+    """``last.pt`` to resume: a given .pt or run folder, else ``project/name``, else the newest run in ``project``."""
     if isinstance(resume, (str, Path)) and not isinstance(resume, bool):
         target = Path(resume).expanduser().resolve()
         candidates = [target] if target.suffix == ".pt" else [target / "weights" / "last.pt"]

@@ -53,8 +53,8 @@ def image_key(path: str | Path) -> int | str:
 
 def ground_truth(image_files: list[str], num_classes: int) -> dict[int | str, np.ndarray]:
     """Image key -> (N, 5) ``x0 y0 x1 y1 class`` in original pixels, from each image's YOLO label file."""
-    from ultralytics.data.utils import exif_size, img2label_paths
     from PIL import Image
+    from ultralytics.data.utils import exif_size, img2label_paths
 
     from tqgd.data.formats.yolo import read_yolo_labels
 
@@ -62,8 +62,8 @@ def ground_truth(image_files: list[str], num_classes: int) -> dict[int | str, np
     for image, label in zip(image_files, img2label_paths(image_files), strict=True):
         key = image_key(image)
         if key in gt:
-            raise DatasetError(f"two images of the split share the id {key!r} (file stem); predictions.json cannot tell "
-                               "them apart. Rename so stems are unique", image)
+            raise DatasetError(f"two images of the split share the id {key!r} (file stem); predictions.json cannot "
+                               "tell them apart. Rename so stems are unique", image)
         with Image.open(image) as opened:
             width, height = exif_size(opened)
         rows = read_yolo_labels(label, num_classes) if Path(label).is_file() else []
