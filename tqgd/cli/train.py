@@ -51,13 +51,15 @@ def train(
 
     from tqgd.cli.train_progress import TrainingProgress
     from tqgd.engine.recipe import parse_option_words
-    from tqgd.engine.train import describe_recipe, is_multi_gpu
+    from tqgd.engine.train import describe_recipe, find_resume_checkpoint, is_multi_gpu
     from tqgd.engine.train import train as run_training
 
     console = Console()
     extra = parse_option_words(options or [])
     named = {"epochs": epochs, "imgsz": imgsz, "batch": batch, "device": device, "project": project, "name": name}
-    if not resume:
+    if resume:
+        console.print(f"resuming {find_resume_checkpoint(True, project, name)} with its own recipe")
+    else:
         if data is None:
             raise typer.BadParameter("--data is required unless --resume is given", param_hint="--data")
         print_recipe(console, describe_recipe(data, model, options=extra, **named))

@@ -1,4 +1,4 @@
-"""Rich progress for training runs, fed by ultralytics callbacks: epochs (with the last mAP50) and batches.
+"""Rich progress for training and validation, fed by ultralytics callbacks: epochs (with the last mAP50), batches.
 
 Shared by ``tqgd train`` and ``tqgd cv``. ultralytics itself stays quiet (``YOLO_VERBOSE=0``); with several GPUs the
 workers print ultralytics' own bars instead, since callbacks holding a live display cannot be sent to them.
@@ -49,6 +49,14 @@ class TrainingProgress:
         """ultralytics callbacks by event, for ``train(..., callbacks=...)``."""
         return {"on_train_start": [self._start], "on_train_epoch_start": [self._epoch_start],
                 "on_train_batch_end": [self._batch_end], "on_fit_epoch_end": [self._epoch_end]}
+
+    def val_callbacks(self) -> dict[str, list[Callable[[Any], None]]]:
+        """ultralytics callbacks for a stand-alone validation (``validate(..., callbacks=...)``): one bar of batches."""
+        return {"on_val_start": [self._val_start], "on_val_batch_end": [self._batch_end]}
+
+    def _val_start(self, validator: Any) -> None:
+        self.bars.reset(self.batches, total=len(validator.dataloader), completed=0, visible=True,
+                        description="validation batches")
 
     def _start(self, trainer: Any) -> None:
         self.bars.reset(self.epochs, total=trainer.epochs, completed=trainer.start_epoch, visible=True,

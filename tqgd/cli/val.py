@@ -54,14 +54,15 @@ def val(
     """
     from rich.console import Console
 
+    from tqgd.cli.train_progress import TrainingProgress
     from tqgd.engine.recipe import parse_option_words
     from tqgd.engine.val import VAL_NAMED_KEYS, validate
 
     console = Console()
     extra = parse_option_words(options or [], VAL_NAMED_KEYS)
-    with console.status("validating"):
+    with TrainingProgress(console) as progress:
         result = validate(weights, data, imgsz=imgsz, batch=batch, device=device, split=split, project=project,
-                          name=name, options=extra)
+                          name=name, options=extra, callbacks=progress.val_callbacks())
     print_metrics(console, result.metrics)
     console.print(f"metrics.json and plots: {result.save_dir}")
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from tqgd.engine.dataset_check import check_data_yaml
 from tqgd.engine.recipe import PAPER_RECIPE, check_options, recipe_table
-from tqgd.errors import CheckpointError, ConfigError, TQGDError
+from tqgd.errors import CheckpointError, ConfigError, DatasetError, TQGDError
 
 #: Where runs go when no project folder is given (relative to the current folder, made absolute).
 DEFAULT_PROJECT = Path("runs") / "train"
@@ -106,7 +106,8 @@ def find_resume_checkpoint(resume: bool | str | Path, project: str | Path | None
     return last
 
 
-def _check_resumable(last: Path, options: Mapping[str, Any]) -> None:
+def _check_resumable(last: Path, options: Mapping[str, Any]) -> str | None:
+    """Refuse finished runs and options a resumed run cannot change; return the data YAML the run trained on."""
     from ultralytics.nn.tasks import torch_safe_load
 
     try:
@@ -120,9 +121,11 @@ def _check_resumable(last: Path, options: Mapping[str, Any]) -> None:
     if fixed:
         raise ConfigError(f"a resumed run keeps its own {', '.join(fixed)}; only {', '.join(sorted(RESUME_CHANGEABLE))}"
                           " may change. Start a new run to change the others")
+    return (checkpoint.get("train_args") or {}).get("data")
 
 
-def _add_callbacks(model: Any, callbacks: Callbacks | None) -> None:
+def add_callbacks(model: Any, callbacks: Callbacks | None) -> None:
+    """Register ultralytics callbacks (event -> functions) on an ultralytics Model."""
     for event, functions in (callbacks or {}).items():
         for function in functions:
             model.add_callback(event, function)
@@ -163,17 +166,18 @@ def train(data: str | Path | None = None, model: str | Path = "tqgdnet-n", *, ep
     """
     options = dict(options or {})
     if is_multi_gpu(device):
-        os.environ.setdefault("YOLO_VERBOSE", "1")  # DDP workers print ultralytics' own progress
+        os.environ["YOLO_VERBOSE"] = "1"  # DDP workers (which inherit the environment) print ultralytics' progress
         callbacks = None
     if resume:
         last = find_resume_checkpoint(resume, project, name)
         named = {k: v for k, v in (("imgsz", imgsz), ("batch", batch), ("device", device)) if v is not None}
-        _check_resumable(last, {**options, **named, **({"epochs": epochs} if epochs is not None else {})})
+        trained_on = _check_resumable(last, {**options, **named, **({"epochs": epochs} if epochs is not None else {})})
         loaded, trainer_class = load_model(last)
         resume_args: dict[str, Any] = {"resume": True, **check_options(options), **named}
-        if data is not None:
-            resume_args["data"] = str(check_data_yaml(data).yaml_path)
-        _add_callbacks(loaded, callbacks)
+        if not (data or trained_on):
+            raise DatasetError("this checkpoint names no data YAML; pass --data", last)
+        resume_args["data"] = str(check_data_yaml(data or trained_on).yaml_path)  # moved dataset: pass --data
+        add_callbacks(loaded, callbacks)
         loaded.train(trainer=trainer_class, **resume_args)
         return _finish(loaded)
     if data is None:
@@ -181,7 +185,7 @@ def train(data: str | Path | None = None, model: str | Path = "tqgdnet-n", *, ep
     spec = check_data_yaml(data)
     loaded, trainer_class = load_model(model)
     args = training_args(spec.yaml_path, model, epochs, imgsz, batch, device, project, name, options)
-    _add_callbacks(loaded, callbacks)
+    add_callbacks(loaded, callbacks)
     loaded.train(trainer=trainer_class, **args)
     return _finish(loaded)
 

@@ -3,9 +3,14 @@
 ``validate(weights, data)`` runs ultralytics' DetectionValidator unchanged (``save_json``, ``plots``), then scores its
 ``predictions.json`` with ``evaluate_boxes`` against ground truth read here from the split's YOLO label files, at
 ultralytics' operating confidence (the one maximising its smoothed mean F1), and writes ``metrics.json`` next to the
-PR/F1 plots. Expected gap: both match greedily by score at each IoU threshold, but ultralytics integrates a linearly
+PR/F1 plots. Expected gaps: both match greedily by score at each IoU threshold, but ultralytics integrates a linearly
 interpolated precision envelope (trapezoid over 101 points) while COCO samples it as a step at 101 recall points, and
 ultralytics reads P and R off 1000-point confidence curves; predictions.json rounds boxes to 1e-3 px and scores to 1e-5.
+On boxes inside the image these differ by <= 0.01 (tests/engine/test_val_coco_eval.py). One gap can be large:
+ultralytics matches the raw boxes of the letterboxed image, while predictions.json holds them clipped to the original
+image, so boxes reaching past the border score higher with pycocotools (measured: large boxes touching the border,
+mAP50-95 0.905 vs 0.939, of which 0.029 came from clipping and 0.005 from interpolation; an untrained model's
+image-sized boxes: mAP50 0 vs 0.50).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import numpy as np
 
 from tqgd.engine.coco_eval import BoxMetrics, evaluate_boxes
 from tqgd.engine.dataset_check import check_data_yaml
+from tqgd.engine.train import Callbacks, add_callbacks
 from tqgd.errors import CheckpointError, DatasetError, TQGDError
 from tqgd.io import write_json
 
@@ -132,10 +138,11 @@ def metrics_record(weights: Path, data: Path, split: str, validator: Any, ultra:
 def validate(weights: str | Path, data: str | Path | None = None, *, imgsz: int | None = None,
              batch: int | None = None, device: str | None = None, split: str = "val",
              project: str | Path | None = None, name: str | None = None,
-             options: Mapping[str, Any] | None = None) -> ValResult:
+             options: Mapping[str, Any] | None = None, callbacks: Callbacks | None = None) -> ValResult:
     """Validate ``weights`` on ``split`` of the data YAML ``data`` (default: the one it was trained on).
 
-    Writes predictions.json, the PR/F1/P/R curve plots and metrics.json into ``project/name``.
+    Writes predictions.json, the PR/F1/P/R curve plots and metrics.json into ``project/name``. ``callbacks``:
+    ultralytics validator callbacks by event (e.g. progress).
 
     Raises:
         CheckpointError, DatasetError, ConfigError: bad weights, data YAML or options (before validating).
@@ -157,6 +164,7 @@ def validate(weights: str | Path, data: str | Path | None = None, *, imgsz: int 
     args.update({k: v for k, v in (("imgsz", imgsz), ("batch", batch), ("device", device)) if v is not None})
     validators: list[Any] = []
     model.add_callback("on_val_end", validators.append)
+    add_callbacks(model, callbacks)
     metrics = model.val(**args)
     validator = validators[-1]
     ultra, conf = ultralytics_summary(metrics)
