@@ -77,7 +77,7 @@ def test_val_refuses_bad_weights_data_and_options(app, tmp_path: Path) -> None:
     junk.write_bytes(b"not weights")
     result = runner.invoke(app, ["val", "--weights", str(junk)])
     assert result.exit_code == 1 and isinstance(result.exception, CheckpointError)
-    assert "junk.pt: cannot load these weights" in str(result.exception)
+    assert "junk.pt: not a PyTorch checkpoint" in str(result.exception)
     result = runner.invoke(app, ["val", "--weights", str(junk), "save_json=False"])
     assert result.exit_code == 1 and isinstance(result.exception, ConfigError)
     assert "(always on)" in str(result.exception)

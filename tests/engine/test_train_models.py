@@ -43,3 +43,21 @@ def test_ultralytics_baseline_trains_with_the_same_records(tmp_path: Path) -> No
     tuned = train(data, run.best, epochs=1, imgsz=64, device="cpu", project=tmp_path, name="ft",
                   options={"workers": 0, "plots": False})
     assert tuned.args["pretrained"] is True  # fine-tuning starts from the given weights
+
+
+class _Foreign(dict):
+    """A class no allow-list knows: restricted loading must refuse a checkpoint that names it."""
+
+
+def test_weights_load_restricted_unless_trusted(tmp_path: Path) -> None:
+    import torch
+
+    from tqgd.engine.run_record import preprocess_info
+
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"model": _Foreign(), "train_args": {}}, foreign)
+    for load in (load_model, preprocess_info):
+        with pytest.raises(CheckpointError, match=r"foreign.pt: refused to load: the checkpoint references "
+                                                  r"tests.engine.test_train_models._Foreign"):
+            load(foreign)
+    assert preprocess_info(foreign, trust=True) == {}  # trusted: full pickle, and no record inside

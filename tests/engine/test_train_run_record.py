@@ -56,7 +56,7 @@ def test_missing_or_corrupt_weights(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match=r"absent.pt: weights file not found"):
         preprocess_info(tmp_path / "absent.pt")
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(CheckpointError, match=r"junk.pt: cannot load these weights"):
+    with pytest.raises(CheckpointError, match=r"junk.pt: not a PyTorch checkpoint"):
         preprocess_info(tmp_path / "junk.pt")
 
 

@@ -22,6 +22,8 @@ def cv(
     name: str = typer.Option(None, "--name", help="Folder name inside --project (default exp, exp2, ...)."),
     seed: int = typer.Option(0, "--seed", help="Seed for re-splitting patients when --folds differs from the "
                                                "converter's."),
+    trust_weights: bool = typer.Option(False, "--trust-weights",
+                                       help="Load weights with full pickle (only for files you trust)."),
     options: list[str] = typer.Argument(None, metavar="[KEY=VALUE]...",
                                         help="Any other ultralytics train option, e.g. lr0=0.02 workers=2."),
 ) -> None:
@@ -46,7 +48,8 @@ def cv(
     named = {"epochs": epochs, "imgsz": imgsz, "batch": batch, "device": device}
     print_recipe(console, recipe_table(training_args(data_dir, model, options=extra, **named)),
                  title=f"training recipe for each of {folds} folds")
-    arguments = dict(folds=folds, model=model, project=project, name=name, seed=seed, options=extra, **named)
+    arguments = dict(folds=folds, model=model, project=project, name=name, seed=seed, options=extra,
+                     trust=trust_weights or None, **named)
     with TrainingProgress(console) as progress:
         callbacks = None if is_multi_gpu(device) else progress.callbacks()
         result = cross_validate(data_dir, callbacks=callbacks, progress=progress.fold, **arguments)

@@ -36,6 +36,8 @@ def train(
     resume: bool = typer.Option(False, "--resume",
                                 help="Continue the interrupted run --project/--name (or the newest one) from its "
                                      "weights/last.pt."),
+    trust_weights: bool = typer.Option(False, "--trust-weights",
+                                       help="Load weights with full pickle (only for files you trust)."),
     options: list[str] = typer.Argument(None, metavar="[KEY=VALUE]...",
                                         help="Any other ultralytics train option, e.g. lr0=0.02 patience=50."),
 ) -> None:
@@ -65,10 +67,11 @@ def train(
         print_recipe(console, describe_recipe(data, model, options=extra, **named))
     if is_multi_gpu(device):
         console.print(f"training on GPUs {device} with DDP; ultralytics prints the workers' progress")
-        result = run_training(data, model, resume=resume, options=extra, **named)
+        result = run_training(data, model, resume=resume, options=extra, trust=trust_weights or None, **named)
     else:
         with TrainingProgress(console) as progress:
-            result = run_training(data, model, resume=resume, options=extra, callbacks=progress.callbacks(), **named)
+            result = run_training(data, model, resume=resume, options=extra, callbacks=progress.callbacks(),
+                                  trust=trust_weights or None, **named)
     summary = ", ".join(f"{key.split('/')[-1]} {value:.4f}" for key, value in result.metrics.items())
     console.print(f"run folder: {result.save_dir}")
     console.print(f"best weights: {result.best}")

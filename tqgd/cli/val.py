@@ -43,6 +43,8 @@ def val(
     device: str = typer.Option(None, "--device", help="cpu or a GPU index."),
     project: Path = typer.Option(None, "--project", help="Folder holding validation runs (default ./runs/val)."),
     name: str = typer.Option(None, "--name", help="Run folder name (default exp, exp2, ...)."),
+    trust_weights: bool = typer.Option(False, "--trust-weights",
+                                       help="Load weights with full pickle (only for files you trust)."),
     options: list[str] = typer.Argument(None, metavar="[KEY=VALUE]...",
                                         help="Other ultralytics validation options, e.g. iou=0.6 max_det=100."),
 ) -> None:
@@ -62,7 +64,7 @@ def val(
     extra = parse_option_words(options or [], VAL_NAMED_KEYS)
     with TrainingProgress(console) as progress:
         result = validate(weights, data, imgsz=imgsz, batch=batch, device=device, split=split, project=project,
-                          name=name, options=extra, callbacks=progress.val_callbacks())
+                          name=name, options=extra, callbacks=progress.val_callbacks(), trust=trust_weights or None)
     print_metrics(console, result.metrics)
     console.print(f"metrics.json and plots: {result.save_dir}")
 

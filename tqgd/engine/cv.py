@@ -167,7 +167,7 @@ def cross_validate(data_dir: str | Path, folds: int = 5, model: str | Path = "tq
                    epochs: int | None = None, imgsz: int | None = None, batch: int | None = None,
                    device: str | None = None, project: str | Path | None = None, name: str | None = None,
                    seed: int = 0, options: Mapping[str, Any] | None = None, callbacks: Callbacks | None = None,
-                   progress: FoldProgress | None = None) -> CVResult:
+                   progress: FoldProgress | None = None, trust: bool | None = None) -> CVResult:
     """Train and validate ``folds`` patient-grouped folds of the converted dataset ``data_dir`` (module docstring).
 
     Raises:
@@ -181,7 +181,7 @@ def cross_validate(data_dir: str | Path, folds: int = 5, model: str | Path = "tq
     from tqgd.engine.val import validate
 
     options = check_options(options or {})
-    load_model(model)  # a bad model name or weights file fails here, before any fold starts
+    load_model(model, trust)  # a bad model name or weights file fails here, before any fold starts
     out = Path(increment_path(Path(project or DEFAULT_PROJECT).expanduser().resolve() / (name or DEFAULT_RUN_NAME)))
     splits = fold_datasets(data_dir, folds, seed, out)  # bad folders and fold counts fail before out is made
     out.mkdir(parents=True, exist_ok=True)
@@ -191,11 +191,11 @@ def cross_validate(data_dir: str | Path, folds: int = 5, model: str | Path = "tq
             if progress:
                 progress(index, folds, "train")
             run = train(data_yaml, model, epochs=epochs, imgsz=imgsz, batch=batch, device=device,
-                        project=result.out, name=f"fold{index}", options=options, callbacks=callbacks)
+                        project=result.out, name=f"fold{index}", options=options, callbacks=callbacks, trust=trust)
             if progress:
                 progress(index, folds, "val")
             checked = validate(run.best, data_yaml, imgsz=imgsz, device=device, project=result.out,
-                               name=f"fold{index}_val")
+                               name=f"fold{index}_val", trust=trust)
         except Exception as exc:  # any failure inside a fold fails the whole run, naming the fold
             raise TQGDError(f"fold {index} of {folds} failed ({type(exc).__name__}: {exc}); finished folds are in "
                             f"{result.out}") from exc

@@ -23,7 +23,7 @@ from ultralytics.utils import RANK, callbacks
 
 from tqgd.data.convert.dataset_yaml import CONVERT_JSON
 from tqgd.engine.trainer import TQGDTrainer
-from tqgd.errors import CheckpointError, DatasetError
+from tqgd.errors import DatasetError
 from tqgd.io import write_json
 
 #: Model attribute holding the dataset's convert.json inside the weights.
@@ -62,25 +62,20 @@ def dataset_preprocess(data_yaml: str | Path | None) -> dict[str, Any] | None:
     return _read_json(found) if found else None
 
 
-def preprocess_info(weights: str | Path) -> dict[str, Any]:
+def preprocess_info(weights: str | Path, trust: bool | None = None) -> dict[str, Any]:
     """The preprocessing record (the converter's ``convert.json``: window, classes, crop) a model was trained with.
 
     Read from the weights (``tqgd_preprocess``), else from ``convert.json`` in the run folder of ``.../weights/X.pt``;
-    an empty dict when the training data carried none (a plain YOLO dataset).
+    an empty dict when the training data carried none (a plain YOLO dataset). Loading is restricted unless ``trust``.
 
     Raises:
-        CheckpointError: the weights file is missing or cannot be loaded.
+        CheckpointError: the weights file is missing, cannot be loaded, or is refused by restricted loading.
     """
-    from ultralytics.nn.tasks import torch_safe_load
+    from tqgd.engine.weights import load_checkpoint
 
     weights = Path(weights)
-    if not weights.is_file():
-        raise CheckpointError("weights file not found; pass the best.pt or last.pt of a training run", weights)
-    try:
-        checkpoint, _ = torch_safe_load(str(weights))
-    except Exception as exc:  # torch/pickle raise many types for a bad file
-        raise CheckpointError(f"cannot load these weights ({type(exc).__name__}: {exc})", weights) from exc
-    model = (checkpoint.get("ema") or checkpoint.get("model")) if isinstance(checkpoint, Mapping) else None
+    checkpoint = load_checkpoint(weights, trust)
+    model = checkpoint.get("ema") or checkpoint.get("model")
     info = getattr(model, PREPROCESS_ATTRIBUTE, None)
     if isinstance(info, Mapping):
         return dict(info)

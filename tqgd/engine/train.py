@@ -16,7 +16,8 @@ from typing import Any
 
 from tqgd.engine.dataset_check import check_data_yaml
 from tqgd.engine.recipe import PAPER_RECIPE, check_options, recipe_table
-from tqgd.errors import CheckpointError, ConfigError, DatasetError, TQGDError
+from tqgd.engine.weights import checkpoint_loading
+from tqgd.errors import CheckpointError, ConfigError, DatasetError
 
 #: Where runs go when no project folder is given (relative to the current folder, made absolute).
 DEFAULT_PROJECT = Path("runs") / "train"
@@ -45,32 +46,26 @@ def is_multi_gpu(device: str | int | None) -> bool:
     return device is not None and len([d for d in str(device).split(",") if d.strip()]) > 1
 
 
-def load_model(model: str | Path):
+def load_model(model: str | Path, trust: bool | None = None):
     """An ultralytics ``Model`` for ``model`` and the trainer class that can rebuild it.
 
+    Weights load through ``tqgd.engine.weights`` (restricted unless ``trust``).
+
     Raises:
-        ConfigError: unknown name. CheckpointError: missing or unreadable ``.pt``.
+        ConfigError: unknown name. CheckpointError: missing, unreadable or refused ``.pt``.
     """
     from ultralytics import YOLO
 
     from tqgd.engine.model import TQGD
     from tqgd.engine.run_record import TQGDRunTrainer, UltralyticsRunTrainer
+    from tqgd.engine.weights import load_weights
     from tqgd.nn.model_cfg import resolve_model_cfg
     from tqgd.nn.tasks import TQGDDetectionModel
 
     text = str(model).strip()
     if text.endswith(".pt"):
-        path = Path(text).expanduser().resolve()
-        if not path.is_file():
-            raise CheckpointError("weights file not found; give an existing .pt (tqgd never downloads weights)", path)
-        try:
-            loaded = TQGD(path)
-        except TQGDError:
-            raise
-        except Exception as exc:  # torch/pickle raise many types for a bad file
-            raise CheckpointError(f"cannot load these weights ({type(exc).__name__}: {exc})", path) from exc
-        tqgd_model = isinstance(loaded.model, TQGDDetectionModel)
-        return (loaded, TQGDRunTrainer) if tqgd_model else (YOLO(str(path)), UltralyticsRunTrainer)
+        loaded = load_weights(text, trust)
+        return loaded, TQGDRunTrainer if isinstance(loaded.model, TQGDDetectionModel) else UltralyticsRunTrainer
     try:
         resolve_model_cfg(text)
     except ConfigError as not_tqgd:
@@ -106,14 +101,11 @@ def find_resume_checkpoint(resume: bool | str | Path, project: str | Path | None
     return last
 
 
-def _check_resumable(last: Path, options: Mapping[str, Any]) -> str | None:
+def _check_resumable(last: Path, options: Mapping[str, Any], trust: bool | None) -> str | None:
     """Refuse finished runs and options a resumed run cannot change; return the data YAML the run trained on."""
-    from ultralytics.nn.tasks import torch_safe_load
+    from tqgd.engine.weights import load_checkpoint
 
-    try:
-        checkpoint, _ = torch_safe_load(str(last))
-    except Exception as exc:  # torch/pickle raise many types for a bad file
-        raise CheckpointError(f"cannot load this checkpoint ({type(exc).__name__}: {exc})", last) from exc
+    checkpoint = load_checkpoint(last, trust)
     if checkpoint.get("epoch", -1) < 0 or checkpoint.get("optimizer") is None:
         raise CheckpointError("this run already finished (no optimizer state left); nothing to resume. To train "
                               "further, start a new run with --model pointing at its best.pt", last)
@@ -154,12 +146,14 @@ def training_args(data: Path, model: str | Path, epochs: int | None = None, imgs
 def train(data: str | Path | None = None, model: str | Path = "tqgdnet-n", *, epochs: int | None = None,
           imgsz: int | None = None, batch: int | None = None, device: str | None = None,
           project: str | Path | None = None, name: str | None = None, resume: bool | str | Path = False,
-          options: Mapping[str, Any] | None = None, callbacks: Callbacks | None = None) -> TrainResult:
+          options: Mapping[str, Any] | None = None, callbacks: Callbacks | None = None,
+          trust: bool | None = None) -> TrainResult:
     """Train ``model`` on the data YAML ``data`` with the paper's recipe; ``options`` are extra ultralytics arguments.
 
     ``resume``: True continues ``project/name`` (or the newest run under ``project``) from its last.pt; a path names
     the last.pt or run folder. ``callbacks`` are ultralytics callbacks (e.g. progress); they are not used with several
-    GPUs, whose workers get a pickled copy of the trainer.
+    GPUs, whose workers get a pickled copy of the trainer. Every checkpoint load (``--model X.pt``, resume) is
+    restricted unless ``trust`` (``tqgd.engine.weights``).
 
     Raises:
         DatasetError, ConfigError, CheckpointError: bad data YAML, options, model or checkpoint (before training).
@@ -171,22 +165,25 @@ def train(data: str | Path | None = None, model: str | Path = "tqgdnet-n", *, ep
     if resume:
         last = find_resume_checkpoint(resume, project, name)
         named = {k: v for k, v in (("imgsz", imgsz), ("batch", batch), ("device", device)) if v is not None}
-        trained_on = _check_resumable(last, {**options, **named, **({"epochs": epochs} if epochs is not None else {})})
-        loaded, trainer_class = load_model(last)
+        changes = {**options, **named, **({"epochs": epochs} if epochs is not None else {})}
+        trained_on = _check_resumable(last, changes, trust)
+        loaded, trainer_class = load_model(last, trust)
         resume_args: dict[str, Any] = {"resume": True, **check_options(options), **named}
         if not (data or trained_on):
             raise DatasetError("this checkpoint names no data YAML; pass --data", last)
         resume_args["data"] = str(check_data_yaml(data or trained_on).yaml_path)  # moved dataset: pass --data
         add_callbacks(loaded, callbacks)
-        loaded.train(trainer=trainer_class, **resume_args)
+        with checkpoint_loading(trust):  # ultralytics reloads last.pt inside the trainer
+            loaded.train(trainer=trainer_class, **resume_args)
         return _finish(loaded)
     if data is None:
         raise ConfigError("no data YAML given; pass --data OUT/orcascore.yaml (or resume an earlier run)")
     spec = check_data_yaml(data)
-    loaded, trainer_class = load_model(model)
+    loaded, trainer_class = load_model(model, trust)
     args = training_args(spec.yaml_path, model, epochs, imgsz, batch, device, project, name, options)
     add_callbacks(loaded, callbacks)
-    loaded.train(trainer=trainer_class, **args)
+    with checkpoint_loading(trust):  # ultralytics' own loads (pretrained weights, best.pt at the end)
+        loaded.train(trainer=trainer_class, **args)
     return _finish(loaded)
 
 

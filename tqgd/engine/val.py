@@ -26,7 +26,7 @@ import numpy as np
 from tqgd.engine.coco_eval import BoxMetrics, evaluate_boxes
 from tqgd.engine.dataset_check import check_data_yaml
 from tqgd.engine.train import Callbacks, add_callbacks
-from tqgd.errors import CheckpointError, DatasetError, TQGDError
+from tqgd.errors import DatasetError
 from tqgd.io import write_json
 
 METRICS_JSON = "metrics.json"
@@ -103,19 +103,6 @@ def ultralytics_summary(metrics: Any) -> tuple[dict[str, float], float | None]:
     return dict(zip(METRIC_KEYS, values, strict=True)), conf
 
 
-def _load(weights: Path):
-    from tqgd.engine.model import TQGD
-
-    if not weights.is_file():
-        raise CheckpointError("weights file not found; pass the best.pt or last.pt of a training run", weights)
-    try:
-        return TQGD(weights)
-    except TQGDError:
-        raise
-    except Exception as exc:  # torch/pickle raise many types for a bad file
-        raise CheckpointError(f"cannot load these weights ({type(exc).__name__}: {exc})", weights) from exc
-
-
 def metrics_record(weights: Path, data: Path, split: str, validator: Any, ultra: dict[str, float],
                    conf: float | None, coco: BoxMetrics) -> dict[str, Any]:
     """The metrics.json content: both metric sets, their differences, size buckets, counts and settings."""
@@ -138,19 +125,21 @@ def metrics_record(weights: Path, data: Path, split: str, validator: Any, ultra:
 def validate(weights: str | Path, data: str | Path | None = None, *, imgsz: int | None = None,
              batch: int | None = None, device: str | None = None, split: str = "val",
              project: str | Path | None = None, name: str | None = None,
-             options: Mapping[str, Any] | None = None, callbacks: Callbacks | None = None) -> ValResult:
+             options: Mapping[str, Any] | None = None, callbacks: Callbacks | None = None,
+             trust: bool | None = None) -> ValResult:
     """Validate ``weights`` on ``split`` of the data YAML ``data`` (default: the one it was trained on).
 
     Writes predictions.json, the PR/F1/P/R curve plots and metrics.json into ``project/name``. ``callbacks``:
-    ultralytics validator callbacks by event (e.g. progress).
+    ultralytics validator callbacks by event (e.g. progress). Weights load restricted unless ``trust``.
 
     Raises:
         CheckpointError, DatasetError, ConfigError: bad weights, data YAML or options (before validating).
     """
     from tqgd.engine.recipe import check_options
+    from tqgd.engine.weights import checkpoint_loading, load_weights
 
     weights = Path(weights).expanduser().resolve()
-    model = _load(weights)
+    model = load_weights(weights, trust)
     data = data or model.overrides.get("data")
     if not data:
         raise DatasetError("these weights do not name their training data; pass --data", weights)
@@ -165,7 +154,8 @@ def validate(weights: str | Path, data: str | Path | None = None, *, imgsz: int 
     validators: list[Any] = []
     model.add_callback("on_val_end", validators.append)
     add_callbacks(model, callbacks)
-    metrics = model.val(**args)
+    with checkpoint_loading(trust):
+        metrics = model.val(**args)
     validator = validators[-1]
     ultra, conf = ultralytics_summary(metrics)
     gt = ground_truth(list(validator.dataloader.dataset.im_files), len(spec.names))
