@@ -15,6 +15,7 @@ import tqgd.engine.train
 import tqgd.engine.val
 from tests.engine.trainval_data import write_big_box_dataset
 from tqgd.data.convert.manifest import read_manifest
+from tqgd.data.folds import make_patient_folds
 from tqgd.engine.cv import TABLE_METRICS, fold_datasets
 from tqgd.engine.train import TrainResult
 from tqgd.engine.val import ValResult
@@ -57,6 +58,8 @@ def test_two_folds_table_matches_the_fold_metrics(app, dataset: Path, tmp_path: 
     assert convert["folds"] == 2  # so the converter's own fold YAMLs were used
     summary = json.loads((out / "cv.json").read_text())
     assert [f["data"] for f in summary["folds"]] == [str(dataset / "fold0.yaml"), str(dataset / "fold1.yaml")]
+    split = make_patient_folds(["P0", "P1", "P2", "P3"], 2, 0)  # the split write_big_box_dataset made
+    assert [f["val_patients"] for f in summary["folds"]] == [list(fold.val) for fold in split]
     images = [int(r["Val images"]) for r in rows[:2]]
     manifest = read_manifest(dataset / "manifest.csv")
     assert images == [sum(r.val_fold == i for r in manifest) for i in range(2)]

@@ -64,12 +64,13 @@ class CVResult:
     std: dict[str, float] = field(default_factory=dict)
 
 
-def _fold_patients(data_yaml: Path) -> list[str]:
-    """Validation patients named in a converter fold YAML's header comment ('# Validation patients: A, B')."""
-    for line in data_yaml.read_text(encoding="utf-8").splitlines():
-        if line.startswith("# Validation patients:"):
-            return [p.strip() for p in line.split(":", 1)[1].split(",") if p.strip()]
-    return []
+def _fold_patients(data_dir: Path, index: int) -> list[str]:
+    """Patients the converter's fold ``index`` validates on (manifest.csv ``val_fold``), sorted."""
+    manifest = data_dir / MANIFEST_NAME
+    if not manifest.is_file():
+        raise DatasetError(f"no {MANIFEST_NAME} next to the fold YAMLs; pass the output folder of 'tqgd convert'",
+                           data_dir)
+    return sorted({row.patient for row in read_manifest(manifest) if row.val_fold == index})
 
 
 def _refold(data_dir: Path, k: int, seed: int, out: Path) -> list[tuple[Path, list[str]]]:
@@ -121,7 +122,7 @@ def fold_datasets(data_dir: str | Path, k: int, seed: int, out: Path) -> list[tu
     made = json.loads(convert.read_text(encoding="utf-8")).get("folds") if convert.is_file() else None
     own = [data_dir / f"fold{i}.yaml" for i in range(k)]
     if made == k and all(p.is_file() for p in own):
-        return [(p, _fold_patients(p)) for p in own]
+        return [(path, _fold_patients(data_dir, index)) for index, path in enumerate(own)]
     return _refold(data_dir, k, seed, out)
 
 
