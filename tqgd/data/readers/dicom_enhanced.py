@@ -15,6 +15,7 @@ from pydicom.dataset import Dataset
 
 from tqgd.data.readers.dicom_slices import (
     SliceHeader,
+    frame_count,
     image_size,
     numbers,
     optional_number,
@@ -44,7 +45,7 @@ def _required_group(frame_item: Dataset | None, shared: Dataset | None, sequence
 def enhanced_slice_headers(ds: Dataset, path: Path) -> list[SliceHeader]:
     """One header per frame of an Enhanced CT (functional-group) file, in file order."""
     rows, columns = image_size(ds, path)
-    n_frames = int(ds.get("NumberOfFrames", 1) or 1)
+    n_frames = frame_count(ds, path)
     per_frame = list(ds.get("PerFrameFunctionalGroupsSequence", []))
     shared_seq = ds.get("SharedFunctionalGroupsSequence")
     shared = shared_seq[0] if shared_seq else None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import numpy as np
 from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
+from pydicom.sequence import Sequence
 
 from tqgd.errors import ScanReadError, UnsupportedFormatError
 
@@ -77,15 +79,40 @@ def required_numbers(item: Dataset, keyword: str, path: Path, count: int) -> lis
     return values
 
 
+def whole_number(item: Dataset, keyword: str, path: Path, default: int | None = None,
+                 allowed: Collection[int] | None = None) -> int | None:
+    """One whole number from ``item.<keyword>`` (``default`` when absent or empty); anything else names the tag.
+
+    Header integers (Rows, BitsAllocated, NumberOfFrames, ...) arrive from damaged files as text, lists, NaN or
+    sequences; each is refused here with the value found, never passed on to ``int()`` deeper down.
+    """
+    raw: Any = item.get(keyword)
+    if raw is None or raw == "" or (isinstance(raw, (list, tuple, MultiValue)) and len(raw) == 0):
+        return default
+    expected = f"one whole number{f' (one of {sorted(allowed)})' if allowed else ''}"
+    if isinstance(raw, (list, tuple, MultiValue, Sequence, bytes)) or (isinstance(raw, float) and not raw.is_integer()):
+        raise ScanReadError(f"{keyword} {_tag(keyword)} must hold {expected}, found {raw!r}; the header is corrupt",
+                            path)
+    try:
+        value = int(raw)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ScanReadError(f"{keyword} {_tag(keyword)} must hold {expected}, found {raw!r}; the header is corrupt",
+                            path) from exc
+    if allowed is not None and value not in allowed:
+        raise ScanReadError(f"{keyword} {_tag(keyword)} must hold {expected}, found {value}; the header is corrupt",
+                            path)
+    return value
+
+
 def image_size(ds: Dataset, path: Path) -> tuple[int, int]:
     """(Rows, Columns), refusing absent, zero or absurd values before any memory is allocated."""
-    rows, columns = ds.get("Rows"), ds.get("Columns")
+    rows, columns = whole_number(ds, "Rows", path), whole_number(ds, "Columns", path)
     if rows is None or columns is None:
         raise ScanReadError("Rows (0028,0010) or Columns (0028,0011) is missing; the image size is unknown", path)
-    if not (0 < int(rows) <= MAX_IMAGE_SIDE_PX and 0 < int(columns) <= MAX_IMAGE_SIDE_PX):
+    if not (0 < rows <= MAX_IMAGE_SIDE_PX and 0 < columns <= MAX_IMAGE_SIDE_PX):
         raise ScanReadError(f"image size Rows x Columns = {rows} x {columns} is not a CT image (expected 1 to "
                             f"{MAX_IMAGE_SIDE_PX} pixels a side); the header is corrupt", path)
-    return int(rows), int(columns)
+    return rows, columns
 
 
 def pixel_spacing(item: Dataset, path: Path) -> tuple[float, float]:
@@ -124,18 +151,26 @@ def check_ct_image(ds: Dataset, path: Path) -> None:
     if "PixelData" not in ds:
         raise ScanReadError("no Pixel Data (7FE0,0010) element: this DICOM file holds no image (a report, "
                             "a DICOMDIR or a header-only export?)", path)
-    samples = int(ds.get("SamplesPerPixel", 1) or 1)
+    samples = whole_number(ds, "SamplesPerPixel", path, default=1)
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip()
     if samples != 1 or not photometric.startswith("MONOCHROME"):
         raise UnsupportedFormatError(f"expected a greyscale CT image (SamplesPerPixel 1, MONOCHROME1/2), found "
                                      f"SamplesPerPixel {samples}, PhotometricInterpretation {photometric!r}", path)
 
 
-def is_multi_frame(ds: Dataset) -> bool:
+def frame_count(ds: Dataset, path: Path) -> int:
+    """NumberOfFrames (1 when absent); zero, negative or non-numeric values are an error."""
+    frames = whole_number(ds, "NumberOfFrames", path, default=1)
+    if frames < 1:
+        raise ScanReadError(f"NumberOfFrames (0028,0008) is {frames}; a file with pixels holds at least one frame. The "
+                            "header is corrupt", path)
+    return frames
+
+
+def is_multi_frame(ds: Dataset, path: Path) -> bool:
     """True for Enhanced (functional-group) or other multi-frame files."""
-    frames = ds.get("NumberOfFrames")
     return "PerFrameFunctionalGroupsSequence" in ds or "SharedFunctionalGroupsSequence" in ds or \
-        (frames is not None and int(frames) > 1)
+        frame_count(ds, path) > 1
 
 
 def classic_slice_header(ds: Dataset, path: Path) -> SliceHeader:
@@ -156,7 +191,7 @@ def classic_slice_header(ds: Dataset, path: Path) -> SliceHeader:
 def slice_headers(ds: Dataset, path: Path) -> list[SliceHeader]:
     """Every slice a CT file holds: one for classic CT, one per frame for Enhanced CT."""
     check_ct_image(ds, path)
-    if is_multi_frame(ds):
+    if is_multi_frame(ds, path):
         from tqgd.data.readers.dicom_enhanced import enhanced_slice_headers
 
         return enhanced_slice_headers(ds, path)
