@@ -51,7 +51,8 @@ def test_images_and_labels_are_unchanged_by_the_option(src, tmp_path) -> None:
     for folder in ("images", "labels", "voc"):
         for path in sorted((plain / folder).iterdir()):
             assert path.read_bytes() == (with_masks / folder / path.name).read_bytes()
-    assert sorted(p.stem for p in (with_masks / "masks").iterdir()) == sorted(p.stem for p in (plain / "images").iterdir())
+    images = sorted(p.stem for p in (plain / "images").iterdir())
+    assert sorted(p.stem for p in (with_masks / "masks").iterdir()) == images
 
 
 def test_rerun_without_masks_removes_them(src, tmp_path) -> None:
