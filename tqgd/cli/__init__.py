@@ -41,6 +41,7 @@ STAGES: tuple[str, ...] = (
     "tqgd.cli.train",
     "tqgd.cli.val",
     "tqgd.cli.cv",
+    "tqgd.cli.baseline",
 )
 
 
