@@ -2,7 +2,8 @@
 
 SimpleITK returns voxels in (z, y, x) order and geometry in LPS, matching ``CTVolume``. Values are taken as
 HU as stored (OrCaScore and NIfTI CT exports store HU); a NIfTI ``scl_slope``/``scl_inter`` is applied by ITK.
-Files are checked first (``sitk_checks``) because ITK zero-fills truncated NIfTI data without complaint.
+Files are checked first (``metaimage_checks``, ``sitk_checks``) because ITK reads damaged files without complaint
+(zero-filled NIfTI, repeated MetaImage keys, data files longer than the header says).
 """
 
 from __future__ import annotations
@@ -13,10 +14,13 @@ import numpy as np
 import SimpleITK as sitk
 
 from tqgd.data.readers import reader, refuse_dicom_options
-from tqgd.data.readers.sitk_checks import check_metaimage_header, check_nifti
+from tqgd.data.readers.metaimage_checks import check_metaimage_header
+from tqgd.data.readers.sitk_checks import check_nifti
 from tqgd.data.volume import CTVolume, ScanMetadata
 from tqgd.errors import ScanReadError
 
+#: Direction cosines may differ from a rotation by rounding in the file (ITK itself allows about this much).
+DIRECTION_TOLERANCE = 1e-4
 _FORMAT_BY_SUFFIX = {".mhd": "metaimage", ".mha": "metaimage", ".nii": "nifti", ".nii.gz": "nifti"}
 
 
@@ -49,6 +53,14 @@ def read_sitk_volume(path: Path, **options: object) -> CTVolume:
     sx, sy, sz = image.GetSpacing()
     if min(sx, sy, sz) <= 0 or not np.isfinite([sx, sy, sz]).all():
         raise ScanReadError(f"voxel spacing must be positive, got (x, y, z) = {(sx, sy, sz)}", path)
+    direction = np.array(image.GetDirection()).reshape(3, 3)
+    if not np.isfinite([*image.GetOrigin(), *direction.ravel()]).all():
+        raise ScanReadError(f"origin {image.GetOrigin()} or direction {image.GetDirection()} is not finite; the "
+                            "scan cannot be placed in space", path)
+    if not np.allclose(direction.T @ direction, np.eye(3), atol=DIRECTION_TOLERANCE):
+        raise ScanReadError(f"the direction matrix {np.round(direction, 4).tolist()} is not a rotation (its columns "
+                            "must be perpendicular unit vectors), so voxel sizes and positions would be wrong; fix "
+                            "the orientation in the header", path)
     meta = ScanMetadata(
         source=path,
         format=_FORMAT_BY_SUFFIX.get(suffix, "metaimage"),
@@ -58,5 +70,4 @@ def read_sitk_volume(path: Path, **options: object) -> CTVolume:
         modality="CT",
         scan_id=path.name[: -len(suffix)] if suffix else path.stem,
     )
-    return CTVolume(hu=hu, spacing_mm=(sz, sy, sx), origin_mm=image.GetOrigin(),
-                    direction=np.array(image.GetDirection()).reshape(3, 3), meta=meta)
+    return CTVolume(hu=hu, spacing_mm=(sz, sy, sx), origin_mm=image.GetOrigin(), direction=direction, meta=meta)
