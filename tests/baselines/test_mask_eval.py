@@ -168,3 +168,20 @@ def test_detector_predictions_go_through_the_same_scoring(phantom_sets, tmp_path
                                           arteries="phantom")
     assert with_prior.settings["geometric_prior"]["removed_boxes"] == len(split.images)  # the corners, no lesion
     assert with_prior.boxes.map50 == with_prior.boxes.recall == 1.0
+
+
+def test_png_datasets_score_without_surface_dice(tmp_path) -> None:
+    """A 'tqgd convert masks' dataset of PNG pairs has no pixel size: masks score, surface Dice is left out."""
+    from tqgd.data.convert.masks import MaskConvertOptions, convert_masks
+
+    (tmp_path / "img").mkdir(), (tmp_path / "seg").mkdir()
+    mask = np.zeros((32, 40), np.uint8)
+    mask[3:6, 4:9] = mask[20, 30] = 1
+    cv2.imwrite(str(tmp_path / "img" / "a.png"), np.full((32, 40), 90, np.uint8))
+    cv2.imwrite(str(tmp_path / "seg" / "a.png"), mask)
+    out = convert_masks(tmp_path / "img", tmp_path / "seg", tmp_path / "ds", MaskConvertOptions()).out
+    (out / "masks").mkdir()
+    cv2.imwrite(str(out / "masks" / "a.png"), mask)
+    result = evaluate_mask_predictions(out / "masks", out / "dataset.yaml", "val")
+    assert result.boxes.map50_95 == 1.0 and result.boxes.n_gt == 2
+    assert result.masks["dice"] == 1.0 and result.masks["surface_dice"] is None

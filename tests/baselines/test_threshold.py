@@ -87,3 +87,16 @@ def test_bad_roi_and_missing_sources(phantom_sets, tmp_path) -> None:
     (copy / "convert.json").write_text(convert)
     with pytest.raises(DatasetError, match="source scan of image .* is missing"):
         run_threshold_baseline(copy / "fold0.yaml", "val")
+
+
+def test_grey_value_sources_are_refused(tmp_path) -> None:
+    import cv2
+
+    from tqgd.data.convert.masks import MaskConvertOptions, convert_masks
+
+    (tmp_path / "img").mkdir(), (tmp_path / "seg").mkdir()
+    cv2.imwrite(str(tmp_path / "img" / "a.png"), np.full((16, 16), 200, np.uint8))
+    cv2.imwrite(str(tmp_path / "seg" / "a.png"), np.eye(16, dtype=np.uint8))
+    out = convert_masks(tmp_path / "img", tmp_path / "seg", tmp_path / "ds", MaskConvertOptions()).out
+    with pytest.raises(DatasetError, match="grey values, not Hounsfield units"):
+        run_threshold_baseline(out / "dataset.yaml", "val", ThresholdOptions(roi="none"))

@@ -76,19 +76,29 @@ def mask_boxes(mask: np.ndarray, scores: np.ndarray | None, options: MaskToBoxOp
     return np.array([[*b.xyxy, b.score, 0] for b in boxes], dtype=np.float64).reshape(-1, 6)
 
 
-def _spacing_yx(path: Path, cache: dict[Path, tuple[float, float] | None]) -> tuple[float, float] | None:
-    """In-plane pixel spacing (row, column) in mm of a source scan, read from its header; None when unknown."""
+#: Source scans whose header gives the pixel size in mm (2D PNG sources have none).
+SPACING_SUFFIXES = (".mhd", ".mha", ".nii", ".nii.gz")
+
+
+def _spacing_yx(split: DatasetSplit, image: SplitImage,
+                cache: dict[Path, tuple[float, float] | None]) -> tuple[float, float] | None:
+    """In-plane pixel spacing (row, column) in mm of the image's MetaImage / NIfTI source; None when unknown."""
+    if image.row is None or not image.row.source:
+        return None
+    path = split.source_root() / image.row.source
     if path not in cache:
-        try:
+        cache[path] = None
+        if path.name.lower().endswith(SPACING_SUFFIXES) and path.is_file():
             import SimpleITK as sitk
 
             reader = sitk.ImageFileReader()
             reader.SetFileName(str(path))
-            reader.ReadImageInformation()
-            spacing = reader.GetSpacing()
-            cache[path] = (float(spacing[1]), float(spacing[0]))
-        except RuntimeError:
-            cache[path] = None
+            try:
+                reader.ReadImageInformation()
+                spacing = reader.GetSpacing()
+                cache[path] = (float(spacing[1]), float(spacing[0]))
+            except RuntimeError:
+                pass  # unreadable header: surface Dice is skipped for this image, the rest is scored
     return cache[path]
 
 
@@ -116,9 +126,7 @@ def score_maps(split: DatasetSplit, maps: Iterable[tuple[SplitImage, np.ndarray,
         with_references &= reference is not None
         if with_references:
             ref = cv2.imread(str(reference), cv2.IMREAD_UNCHANGED)
-            spacing = _spacing_yx(split.source_of(image), spacings) if image.row is not None and image.row.source \
-                else None
-            accumulator.add(mask, ref > 0, spacing)
+            accumulator.add(mask, ref > 0, _spacing_yx(split, image, spacings))
     metrics = evaluate_boxes(split.gt, preds)
     record = {"threshold": options.threshold, "confidence": options.confidence, "connectivity": options.connectivity,
               "min_area_px": options.min_area_px, "data": str(split.yaml_path), "split": split.split,

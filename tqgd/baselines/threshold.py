@@ -20,7 +20,7 @@ import numpy as np
 from tqgd.baselines.dataset import DatasetSplit, SplitImage, load_split
 from tqgd.baselines.mask_eval import BaselineResult, MaskToBoxOptions, ProgressFn, _artery_masks, score_maps
 from tqgd.baselines.roi import RoiSource
-from tqgd.errors import ConfigError
+from tqgd.errors import ConfigError, DatasetError
 
 #: OrCaScore's calcium threshold (a calcium pixel is strictly above it).
 CALCIUM_THRESHOLD_HU = 130.0
@@ -60,6 +60,10 @@ def threshold_maps(split: DatasetSplit, options: ThresholdOptions,
         source = split.source_of(image)
         if loaded is None or loaded[0] != source:
             loaded = (source, read_ct(source))
+            if not loaded[1].meta.has_hu:
+                raise DatasetError("this source image holds grey values, not Hounsfield units, so a 130 HU threshold "
+                                   "means nothing; the threshold baseline needs CT volumes (MetaImage, NIfTI, DICOM)",
+                                   source)
         volume = loaded[1]
         row = image.row
         hu = volume.hu[row.slice_index]
