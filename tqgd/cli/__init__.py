@@ -42,6 +42,9 @@ STAGES: tuple[str, ...] = (
     "tqgd.cli.val",
     "tqgd.cli.cv",
     "tqgd.cli.baseline",
+    "tqgd.cli.heart",
+    "tqgd.cli.detect",
+    "tqgd.cli.demo",
 )
 
 

@@ -69,11 +69,19 @@ def orcascore(
     write_masks: bool = typer.Option(False, "--masks",
                                      help="Also write each image's reference labels as masks/<stem>.png (cropped like "
                                           "the image), for segmentation baselines."),
+    heart_weights: Path = typer.Option(None, "--heart-weights", exists=True, dir_okay=False,
+                                       help="Heart detector weights (tqgd heart train): crop every scan to its heart "
+                                            "ROI as tqgd detect does, and record the crop for detection."),
+    trust_weights: bool = typer.Option(False, "--trust-weights",
+                                       help="Load --heart-weights with full pickle (only for files you trust)."),
 ) -> None:
     """Convert an OrCaScore-layout folder into an ultralytics dataset with YOLO, COCO and VOC boxes.
 
     Writes per-slice PNGs, labels, patient-grouped folds (fold<i>.yaml, orcascore.yaml), COCO JSON per split,
     Pascal VOC XML, manifest.csv (image -> patient, slice, crop) and convert.json (options, for later stages).
+
+    With --heart-weights every slice of a scan is cut to one heart ROI (tqgd.engine.heart_crop), the same crop
+    tqgd detect applies with the weights trained on this dataset.
 
     Example: tqgd convert orcascore data/orcascore datasets/orca --folds 5 --classes artery
     """
@@ -84,9 +92,14 @@ def orcascore(
 
     options = OrcaConvertOptions(window=window, classes=classes.value, folds=folds, seed=seed, negatives=negatives,
                                  connectivity=connectivity, min_area_px=min_area, masks=write_masks)
+    crop = None
+    if heart_weights is not None:
+        from tqgd.engine.heart_crop import HeartCropper
+
+        crop = HeartCropper(heart_weights, trust=trust_weights or None)
     progress = _Progress(len(discover_cases(src)), "patients")
     with progress.bars:
-        report = convert_orcascore(src, out, options, progress=progress.case)
+        report = convert_orcascore(src, out, options, crop=crop, progress=progress.case)
     stages = ", ".join(f"{k} {v:.2f}s" for k, v in report.seconds.items() if k != "total")
     Console().print(f"Wrote {report.images} images ({report.positive_images} with calcium, {report.boxes} boxes from "
                     f"{report.lesions} lesions) of {report.patients} patients to {report.out} in "

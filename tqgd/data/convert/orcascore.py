@@ -204,6 +204,15 @@ def convert_orcascore(src: str | Path, out: str | Path, options: OrcaConvertOpti
     return report
 
 
+def _crop_record(crop: CropHook | None) -> dict | str | None:
+    """What convert.json records of the crop hook: its own ``to_json()`` (the heart cropper: weights and settings,
+    so detection repeats the crop), else its name; None without one."""
+    if crop is None:
+        return None
+    to_json = getattr(crop, "to_json", None)
+    return to_json() if callable(to_json) else getattr(crop, "__name__", type(crop).__name__)
+
+
 def _write_dataset_files(out: Path, src: Path, writer: DatasetWriter, folds, options: OrcaConvertOptions,
                          windowing: Windowing, report: ConversionReport, crop: CropHook | None) -> None:
     """COCO files and fold lists, then (after clearing leftovers) manifest, YAMLs and convert.json."""
@@ -237,7 +246,7 @@ def _write_dataset_files(out: Path, src: Path, writer: DatasetWriter, folds, opt
         "classes": options.classes, "names": names, "negatives": options.negatives, "folds": options.folds,
         "seed": options.seed, "connectivity": options.connectivity, "min_area_px": options.min_area_px,
         **({"masks": MASKS_DIR} if options.masks else {}),
-        "crop": None if crop is None else getattr(crop, "__name__", type(crop).__name__),
+        "crop": _crop_record(crop),
         "fold_patients": [asdict(fold) for fold in folds],
         "counts": {"patients": report.patients, "source_slices": report.source_slices, "images": report.images,
                    "positive_images": report.positive_images,

@@ -1,0 +1,100 @@
+"""``tqgd detect``: calcium boxes (and, with HU, the calcium score) for a scan or a folder of scans."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def _print_outcome(console, outcome) -> None:
+    """One scan's result: score table (or why there is none), notes, where the files are."""
+    from tqgd.scoring import summary_table
+
+    if outcome.error is not None:
+        console.print(f"[red]failed[/red] {outcome.source}: {outcome.error}")
+        return
+    if outcome.score is not None:
+        console.print(summary_table(outcome.score))
+    for note in outcome.notes:
+        console.print(f"note: {note}")
+    console.print(f"{outcome.detections} boxes on {len(outcome.result.slices)} slices; outputs in {outcome.out}")
+
+
+def _print_summary(console, outcomes) -> None:
+    from rich.table import Table
+
+    table = Table(title="scans")
+    for column in ("scan", "status", "boxes", "Agatston", "risk"):
+        table.add_column(column)
+    for o in outcomes:
+        table.add_row(str(o.source.name), "ok" if o.error is None else "[red]failed[/red]", str(o.detections),
+                      f"{o.score.agatston:.1f}" if o.score is not None else "-",
+                      o.score.risk.label if o.score is not None else "-")
+    console.print(table)
+
+
+def detect(
+    source: Path = typer.Argument(..., exists=True, readable=True,
+                                  help="A .dcm file, a DICOM series folder, .mhd, .nii.gz, a PNG slice, or a folder "
+                                       "of scans (sub-folders and files; each is processed)."),
+    weights: Path = typer.Option(None, "--weights", exists=True, dir_okay=False,
+                                 help="Calcium detector weights (best.pt of tqgd train). Default: the phantom weights "
+                                      "of tqgd demo, if it has run."),
+    heart_weights: Path = typer.Option(None, "--heart-weights", exists=True, dir_okay=False,
+                                       help="Heart detector weights (tqgd heart train). Default: the ones recorded in "
+                                            "--weights when it was trained on heart crops."),
+    out: Path = typer.Option(Path("runs/detect"), "--out", "-o", file_okay=False,
+                             help="Output folder (one sub-folder per scan when SOURCE holds several)."),
+    conf: float = typer.Option(0.25, "--conf", min=0.0, max=0.999, help="Keep boxes with this confidence or more."),
+    device: str = typer.Option(None, "--device", help="cpu, 0, ... (default: ultralytics' choice)."),
+    batch: int = typer.Option(16, "--batch", min=1, help="Slices per model call."),
+    trust_weights: bool = typer.Option(False, "--trust-weights",
+                                       help="Load the weights with full pickle (only for files you trust)."),
+) -> None:
+    """Detect coronary calcium: heart crop, boxes per slice, detections.json/.csv, overlays and the calcium score.
+
+    Boxes are given in full-slice pixels and in patient millimetres. Scans with Hounsfield units also get
+    score.json, report.png and a score table (Agatston, volume, risk category). Output names hold scan IDs or
+    series UIDs, never patient names. Exits 1 if any scan failed.
+
+    Example: tqgd detect scans/patient01 --weights runs/train/exp/weights/best.pt --heart-weights heart.pt --out out
+    """
+    from rich.console import Console
+    from rich.panel import Panel
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from tqgd.engine.demo import PHANTOM_WARNING
+    from tqgd.engine.detect import DetectOptions
+    from tqgd.engine.detect_run import default_weights, failed_summary, make_setup, run_detect
+
+    console = Console()
+    options = DetectOptions(conf=conf, batch=batch)
+    if weights is None:
+        weights, demo_heart = default_weights()
+        heart_weights = heart_weights or demo_heart
+        console.print(f"no --weights given: using the demo's weights {weights}")
+    setup = make_setup(weights, heart_weights, options, device, trust_weights or None)
+    if setup.detector.phantom_trained:
+        console.print(Panel(PHANTOM_WARNING, style="bold red", title="phantom weights"))
+    for note in setup.notes:
+        console.print(f"note: {note}")
+    bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=console, transient=True)
+    task = bars.add_task("slices", total=None)
+
+    def progress(label: str, done: int, total: int) -> None:
+        bars.update(task, description=label, completed=done, total=total)
+
+    with bars:
+        outcomes = run_detect(source, out, setup, progress, on_scan=lambda o: _print_outcome(console, o))
+    if len(outcomes) > 1 or source.is_dir() and outcomes[0].out != out:
+        _print_summary(console, outcomes)
+    error = failed_summary(outcomes)
+    if error is not None:
+        raise error
+
+
+def register(app: typer.Typer) -> None:
+    """Attach ``tqgd detect``."""
+    app.command("detect")(detect)

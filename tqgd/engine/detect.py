@@ -1,0 +1,128 @@
+"""One scan -> calcium detections in full-slice pixels and patient millimetres (``detect_volume``).
+
+Slices are windowed as the calcium model was trained (``detect_model``), cut to the scan's heart ROI (or kept whole),
+and sent through the model in batches, one call per batch; only one batch of windowed slices exists at a time.
+Boxes come back in crop pixels and are shifted by the crop offset to full-slice pixel edges (``crop_to_full``),
+then mapped to patient millimetres with ``CTVolume.index_to_patient`` (``box_patient_mm``): pixel edge ``x`` is
+continuous index ``x - 0.5``, as ``tqgd.detections`` defines.
+
+Which crop (``choose_crop``): the one the model was trained with. Weights converted with a heart cropper record it
+(heart weights and ROI settings, in the embedded convert.json): ``--heart-weights`` replaces the recorded path,
+otherwise the recorded heart weights are used; weights trained on full slices run on full slices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tqgd.data.volume import CTVolume
+from tqgd.detections import Detection, DetectionResult, SliceDetections
+from tqgd.engine.detect_model import SliceDetector, model_pixels, predict
+from tqgd.engine.heart_crop import HeartCropper, HeartCropSettings, HeartROI
+from tqgd.errors import CheckpointError, ConfigError
+
+#: Called as progress(slices_done, slices_total) after each batch.
+SliceProgress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class DetectOptions:
+    """Calcium detection settings: keep boxes with ``conf`` or more; ``batch`` slices per model call."""
+
+    conf: float = 0.25
+    batch: int = 16
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.conf < 1.0:
+            raise ConfigError(f"--conf must lie in [0, 1), got {self.conf}")
+        if self.batch < 1:
+            raise ConfigError(f"--batch must be 1 or more, got {self.batch}")
+
+
+def box_patient_mm(volume: CTVolume, slice_index: int, box_xyxy: tuple[float, float, float, float]
+                   ) -> dict[str, list[float]]:
+    """A full-slice pixel-edge box on slice ``slice_index`` in patient (LPS) mm: its four corners and its centre."""
+    x0, y0, x1, y1 = box_xyxy
+    points = {"x0y0_mm": (x0, y0), "x1y0_mm": (x1, y0), "x1y1_mm": (x1, y1), "x0y1_mm": (x0, y1),
+              "centre_mm": ((x0 + x1) / 2, (y0 + y1) / 2)}
+    index = np.array([[slice_index, y - 0.5, x - 0.5] for x, y in points.values()], dtype=np.float64)
+    mm = volume.index_to_patient(index)
+    return {name: [round(float(v), 4) for v in row] for name, row in zip(points, mm, strict=True)}
+
+
+def crop_to_full(rows: np.ndarray, offset_xy: tuple[int, int]) -> np.ndarray:
+    """Prediction rows (N, 6) with boxes in crop pixels -> the same rows in full-slice pixels."""
+    shifted = np.array(rows, dtype=np.float64, copy=True).reshape(-1, 6)
+    shifted[:, [0, 2]] += offset_xy[0]
+    shifted[:, [1, 3]] += offset_xy[1]
+    return shifted
+
+
+def recorded_crop(detector: SliceDetector) -> dict[str, Any] | str | None:
+    """The crop the calcium weights were trained with (their convert.json ``crop``): None for full slices."""
+    return detector.preprocess.get("crop")
+
+
+def choose_crop(detector: SliceDetector, heart_weights: str | Path | None, device: str | None = None,
+                trust: bool | None = None) -> tuple[HeartCropper | None, list[str]]:
+    """The heart cropper detection must use with ``detector`` (None: full slices) and notes saying why.
+
+    Raises:
+        CheckpointError: the weights were trained on heart crops, but no usable heart weights are known.
+    """
+    record = recorded_crop(detector)
+    settings = HeartCropSettings()
+    if isinstance(record, dict) and isinstance(record.get("settings"), dict):
+        settings = HeartCropSettings.from_json(record["settings"])
+    if heart_weights is not None:
+        notes = [] if record else ["the calcium model was trained on full slices, but a heart crop was asked for "
+                                   "(--heart-weights); results may differ from validation"]
+        return HeartCropper(heart_weights, settings, device, trust), notes
+    if not record:
+        return None, ["calcium model trained on full slices: detecting on full slices (no heart crop)"]
+    recorded = Path(record["heart_weights"]) if isinstance(record, dict) and record.get("heart_weights") else None
+    if recorded is None or not recorded.is_file():
+        where = f" (recorded: {recorded}, not found)" if recorded else ""
+        raise CheckpointError(f"these weights were trained on heart-cropped slices{where}; pass --heart-weights with "
+                              "the heart detector used for that conversion", detector.weights)
+    note = f"heart crop with the heart weights recorded in the calcium weights: {recorded}"
+    return HeartCropper(recorded, settings, device, trust), [note]
+
+
+def detect_volume(volume: CTVolume, detector: SliceDetector, roi: HeartROI | None, options: DetectOptions,
+                  progress: SliceProgress | None = None) -> DetectionResult:
+    """Detect calcium on every slice of ``volume`` inside ``roi`` (whole slices when None); see the module docstring."""
+    depth, height, width = volume.shape
+    x0, y0, x1, y1 = roi.xyxy if roi is not None else (0, 0, width, height)
+    slices: list[SliceDetections] = []
+    for start in range(0, depth, options.batch):
+        stop = min(start + options.batch, depth)
+        images = model_pixels(volume.hu[start:stop, y0:y1, x0:x1], detector.windowing, volume.meta.has_hu,
+                              volume.meta.source)
+        for z, rows in zip(range(start, stop), predict(detector, images, options.conf), strict=True):
+            full = crop_to_full(rows, (x0, y0))
+            full[:, [0, 2]] = full[:, [0, 2]].clip(0, width)
+            full[:, [1, 3]] = full[:, [1, 3]].clip(0, height)
+            if len(full):
+                slices.append(SliceDetections(z, [_detection(volume, z, row, detector.names) for row in full]))
+        if progress is not None:
+            progress(stop, depth)
+    meta = volume.meta
+    return DetectionResult(source=str(meta.source), shape_zyx=volume.shape, spacing_mm=volume.spacing_mm,
+                           origin_mm=volume.origin_mm, direction=volume.direction.flatten().tolist(), slices=slices,
+                           series_uid=meta.series_uid, study_uid=meta.study_uid, scan_id=meta.scan_id,
+                           heart_roi_xyxy=roi.xyxy if roi is not None else None,
+                           model={**detector.describe(), "conf": options.conf,
+                                  "heart_crop": roi.to_json() if roi is not None else None})
+
+
+def _detection(volume: CTVolume, z: int, row: np.ndarray, names: dict[int, str]) -> Detection:
+    box = tuple(round(float(v), 3) for v in row[:4])
+    class_id = int(row[5])
+    return Detection(box_xyxy=box, confidence=round(float(row[4]), 5), class_id=class_id,  # type: ignore[arg-type]
+                     class_name=names.get(class_id, str(class_id)), box_patient_mm=box_patient_mm(volume, z, box))

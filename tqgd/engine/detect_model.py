@@ -1,0 +1,141 @@
+"""A trained slice detector ready to run: its weights, the preprocessing it was trained with, batched prediction.
+
+Shared by heart cropping (``heart_crop``) and calcium detection (``detect``). The HU window comes from the weights
+(``preprocess_info``: the dataset's convert.json, embedded at training); weights without one fall back to the
+converter's default window (``paper``) and say so in ``notes``. The image size is the one the weights were trained
+at. Slices go through the model in batches: one ultralytics call per batch of slices, never one per slice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tqgd.data.windowing import DEFAULT_WINDOW, MAX_PIXEL_VALUE, Windowing, apply_window, parse_window
+from tqgd.errors import CheckpointError, ScanReadError, TQGDError
+
+#: Image size used when the weights do not record the one they were trained at (ultralytics' default).
+FALLBACK_IMGSZ = 640
+#: Checkpoint key naming the data weights were trained on, set for weights trained on the synthetic phantom (the demo),
+#: so every later output can say they are phantom weights.
+TRAINING_DATA_KEY = "tqgd_training_data"
+#: Columns of one prediction row: box edges in input-image pixels, confidence, class id.
+PREDICTION_COLUMNS = ("x0", "y0", "x1", "y1", "confidence", "class_id")
+
+
+@dataclass
+class SliceDetector:
+    """A loaded detector: ultralytics ``model``, the window and image size it expects, its class names."""
+
+    weights: Path
+    model: Any
+    windowing: Windowing
+    window_source: str  # "weights" (recorded at training) or "default" (fallback)
+    imgsz: int
+    names: dict[int, str]
+    preprocess: dict[str, Any]
+    device: str | None = None
+    training_data: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def phantom_trained(self) -> bool:
+        """True for weights marked as trained on the synthetic phantom (not clinically trained)."""
+        return bool(self.training_data and "phantom" in self.training_data)
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-ready summary for output records (weights path, window, image size, classes)."""
+        return {"weights": str(self.weights), "training_data": self.training_data,
+                "window": self.windowing.to_json(), "window_source": self.window_source, "imgsz": self.imgsz,
+                "names": {int(k): v for k, v in self.names.items()}}
+
+
+def load_slice_detector(weights: str | Path, device: str | None = None, imgsz: int | None = None,
+                        trust: bool | None = None) -> SliceDetector:
+    """Load ``weights`` (tqgd or stock ultralytics detector) with the preprocessing recorded in them.
+
+    Loading is restricted unless ``trust`` (``tqgd.engine.weights``).
+
+    Raises:
+        CheckpointError: missing, unreadable or refused weights, or a recorded window tqgd cannot read.
+    """
+    from tqgd.engine.run_record import preprocess_info
+    from tqgd.engine.weights import load_weights
+
+    weights = Path(weights).expanduser().resolve()
+    model = load_weights(weights, trust)
+    preprocess = preprocess_info(weights)
+    notes = []
+    if preprocess.get("window"):
+        try:
+            windowing, source = Windowing.from_json(preprocess["window"]), "weights"
+        except TQGDError as exc:
+            raise CheckpointError(f"the window recorded in these weights is unreadable ({exc})", weights) from exc
+    else:
+        windowing, source = parse_window(DEFAULT_WINDOW), "default"
+        notes.append(f"{weights.name} records no preprocessing; using the converter's default window "
+                     f"'{DEFAULT_WINDOW}' {windowing.channels_hu[0]} HU. If the model was trained on other images, "
+                     "results will be poor")
+    size = imgsz or _trained_imgsz(model) or FALLBACK_IMGSZ
+    names = {int(k): str(v) for k, v in dict(getattr(model, "names", None) or {0: "object"}).items()}
+    checkpoint = getattr(model, "ckpt", None) or {}
+    training_data = checkpoint.get(TRAINING_DATA_KEY) if isinstance(checkpoint, dict) else None
+    return SliceDetector(weights=weights, model=model, windowing=windowing, window_source=source, imgsz=int(size),
+                         names=names, preprocess=preprocess, device=device,
+                         training_data=str(training_data) if training_data else None, notes=notes)
+
+
+def _trained_imgsz(model: Any) -> int | None:
+    value = (getattr(model, "overrides", None) or {}).get("imgsz")
+    if isinstance(value, (list, tuple)):
+        value = max(value)
+    return int(value) if value else None
+
+
+def window_pixels(values: np.ndarray, windowing: Windowing, has_hu: bool, source: str | Path) -> np.ndarray:
+    """HU (or grey) values (..., H, W) -> uint8 (..., H, W) for one window, (..., H, W, 3) RGB for three.
+
+    HU go through ``windowing``; a grey 2D export (no HU) is used as exported, which needs 8-bit values.
+
+    Raises:
+        ScanReadError: grey values outside 0..255 (e.g. a 16-bit export without HU), which cannot be windowed.
+    """
+    if has_hu:
+        return apply_window(values, windowing)
+    if values.size and (values.min() < 0 or values.max() > MAX_PIXEL_VALUE):
+        raise ScanReadError(f"grey values span {values.min():g}..{values.max():g}; an image without HU must be an "
+                            "8-bit export (0..255) to be used as exported. Give the CT itself (DICOM, MetaImage, "
+                            "NIfTI) or an 8-bit export", source)
+    pixels = np.asarray(values).astype(np.uint8)
+    return pixels if windowing.num_channels == 1 else np.repeat(pixels[..., None], 3, axis=-1)
+
+
+def model_pixels(values: np.ndarray, windowing: Windowing, has_hu: bool, source: str | Path) -> list[np.ndarray]:
+    """Slices (B, H, W) -> B images (H, W, 3) uint8 in ultralytics' BGR order, windowed as at training.
+
+    A one-window spec gives grey images repeated in 3 channels (as ultralytics reads a grey PNG); three windows
+    give RGB images, reversed to BGR (as OpenCV reads the training PNGs).
+    """
+    pixels = window_pixels(values, windowing, has_hu, source)
+    if pixels.ndim == 3:  # (B, H, W) grey
+        return [np.repeat(p[..., None], 3, axis=2) for p in pixels]
+    return [np.ascontiguousarray(p[..., ::-1]) for p in pixels]
+
+
+def predict(detector: SliceDetector, images: Sequence[np.ndarray], conf: float) -> list[np.ndarray]:
+    """Run one batch: images (H, W, 3) BGR uint8 -> per image an (N, 6) array of ``PREDICTION_COLUMNS``."""
+    if not images:
+        return []
+    results = detector.model.predict(list(images), imgsz=detector.imgsz, conf=conf, device=detector.device,
+                                     verbose=False, batch=len(images))
+    out = []
+    for result in results:
+        boxes = result.boxes
+        rows = np.concatenate([boxes.xyxy.cpu().numpy().reshape(-1, 4), boxes.conf.cpu().numpy().reshape(-1, 1),
+                               boxes.cls.cpu().numpy().reshape(-1, 1)], axis=1) if len(boxes) else np.zeros((0, 6))
+        out.append(rows.astype(np.float64))
+    return out
