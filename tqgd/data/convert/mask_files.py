@@ -46,9 +46,30 @@ def _read_2d(path: Path) -> np.ndarray:
     return mask
 
 
+def _check_volume_file(path: Path) -> None:
+    """The reader's integrity checks (truncated data, repeated or mismatched header fields), as ``LabelError``s.
+
+    ITK would zero-fill a truncated NIfTI or read a MetaImage whose header does not match its data file, which here
+    would silently drop labelled lesions. Geometry is not checked: masks pair with their images by voxel index.
+    """
+    from tqgd.data.readers.metaimage_checks import check_metaimage_header
+    from tqgd.data.readers.nifti_checks import check_nifti
+    from tqgd.errors import ScanReadError
+
+    suffix = file_suffix(path)
+    try:
+        if suffix == ".mhd":
+            check_metaimage_header(path)
+        elif suffix in (".nii", ".nii.gz"):
+            check_nifti(path, compressed=suffix == ".nii.gz", geometry=False)
+    except ScanReadError as exc:
+        raise LabelError(f"cannot read the mask: {exc.detail}", path) from exc
+
+
 def _read_sitk(path: Path) -> np.ndarray:
     import SimpleITK as sitk
 
+    _check_volume_file(path)
     try:
         image = sitk.ReadImage(str(path))
     except RuntimeError as exc:

@@ -2,7 +2,7 @@
 
 SimpleITK returns voxels in (z, y, x) order and geometry in LPS, matching ``CTVolume``. Values are taken as
 HU as stored (OrCaScore and NIfTI CT exports store HU); a NIfTI ``scl_slope``/``scl_inter`` is applied by ITK.
-Files are checked first (``metaimage_checks``, ``sitk_checks``) because ITK reads damaged files without complaint
+Files are checked first (``metaimage_checks``, ``nifti_checks``) because ITK reads damaged files without complaint
 (zero-filled NIfTI, repeated MetaImage keys, data files longer than the header says).
 """
 
@@ -15,7 +15,7 @@ import SimpleITK as sitk
 
 from tqgd.data.readers import reader, refuse_dicom_options
 from tqgd.data.readers.metaimage_checks import check_metaimage_header
-from tqgd.data.readers.sitk_checks import check_nifti
+from tqgd.data.readers.nifti_checks import check_nifti
 from tqgd.data.volume import CTVolume, ScanMetadata
 from tqgd.errors import ScanReadError
 
