@@ -44,7 +44,7 @@ class SliceDetections:
 class DetectionResult:
     """Detections for one scan plus the geometry needed to map them back to voxels and millimetres."""
 
-    source: str
+    source: str | None
     shape_zyx: tuple[int, int, int]
     spacing_mm: tuple[float, float, float]
     origin_mm: tuple[float, float, float]
@@ -69,42 +69,94 @@ class DetectionResult:
     def from_dict(cls, data: dict[str, Any], path: str | Path | None = None) -> DetectionResult:
         """Validate and build from a parsed ``detections.json``; errors name the file and the bad field."""
         try:
-            shape = tuple(int(v) for v in data["shape_zyx"])
-            slices = []
-            for s in data["slices"]:
-                dets = []
-                for d in s["detections"]:
-                    box = tuple(float(v) for v in d["box_xyxy"])
-                    if len(box) != 4 or not np.isfinite(box).all() or box[2] < box[0] or box[3] < box[1]:
-                        raise ValueError(f"box_xyxy must be 4 finite numbers with x0<=x1, y0<=y1, got {d['box_xyxy']}")
-                    dets.append(Detection(box_xyxy=box, confidence=float(d["confidence"]),
-                                          class_id=int(d.get("class_id", 0)),
-                                          class_name=str(d.get("class_name", d.get("class", "calcium"))),
-                                          box_patient_mm=d.get("box_patient_mm", {})))
-                index = int(s["slice_index"])
-                if not 0 <= index < shape[0]:
-                    raise ValueError(f"slice_index {index} outside the scan's {shape[0]} slices")
-                slices.append(SliceDetections(slice_index=index, detections=dets))
+            shape = tuple(_whole(v, "shape_zyx", minimum=1) for v in _numbers(data, "shape_zyx", 3))
+            slices = [_slice(item, shape[0]) for item in _list(data, "slices")]
             roi = data.get("heart_roi_xyxy")
-            return cls(source=str(data["source"]), shape_zyx=shape,  # type: ignore[arg-type]
-                       spacing_mm=tuple(float(v) for v in data["spacing_mm"]),  # type: ignore[arg-type]
-                       origin_mm=tuple(float(v) for v in data["origin_mm"]),  # type: ignore[arg-type]
-                       direction=[float(v) for v in data["direction"]], slices=slices,
-                       series_uid=data.get("series_uid"), study_uid=data.get("study_uid"),
-                       scan_id=data.get("scan_id"), heart_roi_xyxy=tuple(roi) if roi else None,
-                       model=data.get("model", {}), schema_version=int(data.get("schema_version", 1)))
+            source = data.get("source")
+            if source is not None and not isinstance(source, str):
+                raise ValueError(f"source must be text or null, got {source!r}")
+            if not isinstance(data.get("model", {}), dict):
+                raise ValueError(f"model must be an object, got {data['model']!r}")
+            return cls(source=source, shape_zyx=shape,  # type: ignore[arg-type]
+                       spacing_mm=_numbers(data, "spacing_mm", 3, positive=True),  # type: ignore[arg-type]
+                       origin_mm=_numbers(data, "origin_mm", 3),  # type: ignore[arg-type]
+                       direction=list(_numbers(data, "direction", 9)), slices=slices,
+                       series_uid=_text_or_none(data, "series_uid"), study_uid=_text_or_none(data, "study_uid"),
+                       scan_id=_text_or_none(data, "scan_id"),
+                       heart_roi_xyxy=tuple(_numbers(data, "heart_roi_xyxy", 4)) if roi is not None else None,
+                       model=data.get("model", {}),
+                       schema_version=_whole(data.get("schema_version", SCHEMA_VERSION), "schema_version", 1))
         except (KeyError, TypeError, ValueError) as exc:
             missing = f"missing key {exc}" if isinstance(exc, KeyError) else str(exc)
             raise LabelError(f"not a valid tqgd detections file: {missing}", path) from exc
+
+
+def _list(data: dict[str, Any], key: str) -> list[Any]:
+    """``data[key]`` when it is a list (a missing key raises KeyError)."""
+    value = data[key]
+    if not isinstance(value, list):
+        raise ValueError(f"{key} must be a list, got {value!r}")
+    return value
+
+
+def _numbers(data: dict[str, Any], key: str, count: int, positive: bool = False) -> tuple[float, ...]:
+    """``count`` finite numbers (JSON numbers, not text or true/false) from ``data[key]``."""
+    values = _list(data, key)
+    if len(values) != count or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values) \
+            or not np.isfinite(values).all() or (positive and min(values) <= 0):
+        kind = "positive finite" if positive else "finite"
+        raise ValueError(f"{key} must be {count} {kind} numbers, got {values!r}")
+    return tuple(float(v) for v in values)
+
+
+def _whole(value: Any, key: str, minimum: int) -> int:
+    """A whole JSON number (3 or 3.0) of at least ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) \
+            or not float(value).is_integer() or value < minimum:
+        raise ValueError(f"{key} must be whole numbers of at least {minimum}, got {value!r}")
+    return int(value)
+
+
+def _text_or_none(data: dict[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"{key} must be text or null, got {value!r}")
+    return value
+
+
+def _slice(item: Any, n_slices: int) -> SliceDetections:
+    """One ``slices`` entry: a slice index inside the scan and its detections."""
+    if not isinstance(item, dict):
+        raise ValueError(f"each slices entry must be an object, got {item!r}")
+    index = _whole(item.get("slice_index"), "slice_index", 0)
+    if index >= n_slices:
+        raise ValueError(f"slice_index {index} outside the scan's {n_slices} slices")
+    detections = []
+    for entry in _list(item, "detections"):
+        if not isinstance(entry, dict):
+            raise ValueError(f"each detection must be an object, got {entry!r}")
+        box = _numbers(entry, "box_xyxy", 4)
+        if box[2] < box[0] or box[3] < box[1]:
+            raise ValueError(f"box_xyxy must have x0 <= x1 and y0 <= y1, got {list(box)}")
+        confidence = _numbers({"confidence": [entry.get("confidence")]}, "confidence", 1)[0]
+        if not 0 <= confidence <= 1:
+            raise ValueError(f"confidence must be between 0 and 1, got {confidence}")
+        detections.append(Detection(box_xyxy=box, confidence=confidence,  # type: ignore[arg-type]
+                                    class_id=_whole(entry.get("class_id", 0), "class_id", 0),
+                                    class_name=str(entry.get("class_name", entry.get("class", "calcium"))),
+                                    box_patient_mm=entry.get("box_patient_mm") or {}))
+    return SliceDetections(slice_index=index, detections=detections)
 
 
 def load_detections(path: str | Path) -> DetectionResult:
     """Read and validate a ``detections.json``."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise LabelError(f"cannot read detections file ({exc.strerror})", path) from exc
+    except UnicodeDecodeError as exc:
+        raise LabelError(f"not a text (UTF-8) JSON file (byte {exc.start} cannot be decoded)", path) from exc
     except json.JSONDecodeError as exc:
         raise LabelError(f"not JSON ({exc.msg} at line {exc.lineno})", path) from exc
     if not isinstance(data, dict):

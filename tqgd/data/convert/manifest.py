@@ -68,6 +68,9 @@ def read_manifest(path: str | Path) -> list[ManifestRow]:
                 raise DatasetError(f"manifest lacks columns {sorted(missing)}; re-run the conversion", path)
             rows = []
             for number, record in enumerate(reader, start=2):
+                if None in record or None in record.values():  # csv fills a short row with None, keeps extras under None
+                    raise DatasetError(f"line {number} does not hold one cell per column ({len(reader.fieldnames or [])}"
+                                       "); the row is cut short or has extra cells. Re-run the conversion", path)
                 try:
                     values = {name: record[name] for name in COLUMNS}
                     for name in _INT_COLUMNS:
@@ -78,4 +81,6 @@ def read_manifest(path: str | Path) -> list[ManifestRow]:
                 rows.append(ManifestRow(**values))
     except OSError as exc:
         raise DatasetError(f"cannot read manifest ({exc.strerror})", path) from exc
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise DatasetError(f"not a readable CSV manifest ({exc}); re-run the conversion", path) from exc
     return rows

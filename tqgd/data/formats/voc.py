@@ -6,6 +6,7 @@ Coordinates follow the VOC devkit: 1-based, inclusive pixel indices, so a ``Box`
 
 from __future__ import annotations
 
+import math
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -45,20 +46,30 @@ def voc_xml(filename: str, width: int, height: int, depth: int, boxes: Iterable[
     return ET.tostring(root, encoding="unicode") + "\n"
 
 
+def _whole(text: str) -> int:
+    """A whole number written as ``12``, ``12.0`` or ``1.2e1``; anything else (``5.5``, ``inf``, text) is refused."""
+    value = float(text)
+    if not math.isfinite(value) or not value.is_integer():
+        raise ValueError(f"{text!r} is not a whole number")
+    return int(value)
+
+
 def read_voc(path: str | Path, names: Mapping[int, str]) -> tuple[tuple[int, int], list[Box]]:
     """Read a VOC file back: ``((width, height), boxes)`` with pixel-edge boxes; errors name the file."""
     path = Path(path)
     class_of = {name: cid for cid, name in names.items()}
     try:
         root = ET.parse(path).getroot()
-        width, height = int(root.findtext("size/width", "")), int(root.findtext("size/height", ""))
+        width, height = _whole(root.findtext("size/width", "")), _whole(root.findtext("size/height", ""))
+        if width <= 0 or height <= 0:
+            raise LabelError(f"image size {width} x {height} must be positive", path)
         boxes = []
         for number, obj in enumerate(root.iter("object"), start=1):
             name = obj.findtext("name", "")
             if name not in class_of:
                 raise LabelError(f"object {number}: class {name!r} is not one of {sorted(class_of)}", path)
             corners = ("xmin", "ymin", "xmax", "ymax")
-            xmin, ymin, xmax, ymax = (int(float(obj.findtext(f"bndbox/{t}", ""))) for t in corners)
+            xmin, ymin, xmax, ymax = (_whole(obj.findtext(f"bndbox/{t}", "")) for t in corners)
             if not (1 <= xmin <= xmax <= width and 1 <= ymin <= ymax <= height):
                 raise LabelError(f"object {number}: box ({xmin}, {ymin}, {xmax}, {ymax}) is not inside the "
                                  f"{width} x {height} image (1-based, inclusive)", path)
@@ -68,5 +79,5 @@ def read_voc(path: str | Path, names: Mapping[int, str]) -> tuple[tuple[int, int
     except OSError as exc:
         raise LabelError(f"cannot read VOC file ({exc.strerror})", path) from exc
     except ValueError as exc:
-        raise LabelError(f"VOC size or box value is not a number ({exc}); expected integers", path) from exc
+        raise LabelError(f"VOC size or box value is not a whole number ({exc}); expected integer pixels", path) from exc
     return (width, height), boxes
