@@ -29,14 +29,22 @@ class DataSpec:
 
 
 def _names(raw: Any, path: Path) -> dict[int, str]:
+    """Class names as {0: name, 1: name, ...}: ultralytics stops mid-training on gaps, and null names read "None"."""
     if isinstance(raw, list) and raw:
-        return {i: str(name) for i, name in enumerate(raw)}
-    if isinstance(raw, dict) and raw:
+        names = dict(enumerate(raw))
+    elif isinstance(raw, dict) and raw:
         try:
-            return {int(k): str(v) for k, v in raw.items()}
+            names = {int(k): v for k, v in raw.items()}
         except (TypeError, ValueError) as exc:
             raise DatasetError(f"'names' keys must be class numbers 0, 1, ...; found {list(raw)}", path) from exc
-    raise DatasetError(f"'names' must be a non-empty list or {{index: name}} mapping, found {raw!r}", path)
+    else:
+        raise DatasetError(f"'names' must be a non-empty list or {{index: name}} mapping, found {raw!r}", path)
+    if sorted(names) != list(range(len(names))):
+        raise DatasetError(f"'names' keys must be 0 to {len(names) - 1} without gaps, found {sorted(names)}", path)
+    blank = [k for k, v in names.items() if not isinstance(v, (str, int, float)) or not str(v).strip()]
+    if blank:
+        raise DatasetError(f"class {blank[0]} has no name ({names[blank[0]]!r}); give every class a name", path)
+    return {k: str(v) for k, v in sorted(names.items())}
 
 
 def check_data_yaml(data: str | Path, splits: tuple[str, ...] = ("train", "val")) -> DataSpec:
@@ -77,4 +85,8 @@ def check_data_yaml(data: str | Path, splits: tuple[str, ...] = ("train", "val")
         if split in splits and absent:
             raise DatasetError(f"'{split}' entries not found: {', '.join(absent)} (resolved against path: {root}); "
                                "fix the YAML or re-run the conversion", path)
-    return DataSpec(yaml_path=path, root=root, splits=resolved, names=_names(content["names"], path))
+    names = _names(content["names"], path)
+    if "nc" in content and content["nc"] != len(names):
+        raise DatasetError(f"nc is {content['nc']!r} but 'names' lists {len(names)} classes; fix one of them (or "
+                           "drop nc)", path)
+    return DataSpec(yaml_path=path, root=root, splits=resolved, names=names)
