@@ -13,7 +13,7 @@ import torch
 
 from tqgd.baselines.dataset import load_split
 from tqgd.baselines.mask_eval import evaluate_mask_predictions
-from tqgd.baselines.unet import UNetConfig, build_unet, load_checkpoint, predict_unet
+from tqgd.baselines.unet import BATCH_NORM_MOMENTUM, UNetConfig, build_unet, load_checkpoint, predict_unet
 from tqgd.baselines.unet_train import dice_bce_loss, train_step, train_unet
 from tqgd.errors import CheckpointError, ConfigError, DatasetError
 
@@ -27,6 +27,8 @@ def test_model_builds_and_runs_without_the_network(monkeypatch) -> None:
     monkeypatch.setattr(socket.socket, "connect", refuse)
     model = build_unet("efficientnet-b0", in_channels=1)
     assert model(torch.rand(1, 1, 64, 96)).shape == (1, 1, 64, 96)
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert len(norms) > 50 and {m.momentum for m in norms} == {BATCH_NORM_MOMENTUM}  # smp's encoder default: 0.01
     with pytest.raises(ConfigError, match="unknown encoder"):
         build_unet("no-such-encoder")
 

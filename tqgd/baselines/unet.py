@@ -25,6 +25,10 @@ from tqgd.errors import CheckpointError, ConfigError
 
 CHECKPOINT_KIND = "tqgd-unet"
 DEFAULT_ENCODER = "efficientnet-b0"
+#: Batch-norm running-statistics momentum (PyTorch's default). smp's EfficientNet keeps TensorFlow's 0.99 decay
+#: (0.01 here), made for long ImageNet runs: after the few hundred steps of a CPU schedule its running statistics
+#: still hold mostly their initial values and eval-mode predictions come out empty.
+BATCH_NORM_MOMENTUM = 0.1
 #: Suffix of the probability maps ``predict_unet`` writes.
 PREDICTION_SUFFIX = ".mha"
 
@@ -59,15 +63,21 @@ def _offline_hub() -> None:
 
 
 def build_unet(encoder: str = DEFAULT_ENCODER, in_channels: int = 1):
-    """An untrained smp U-Net (``encoder_weights=None``) with one output channel."""
+    """An untrained smp U-Net (``encoder_weights=None``), one output channel, batch-norm momentum 0.1 throughout."""
     _offline_hub()
     import segmentation_models_pytorch as smp
 
+    import torch
+
     try:
-        return smp.Unet(encoder_name=encoder, encoder_weights=None, in_channels=in_channels, classes=1)
+        model = smp.Unet(encoder_name=encoder, encoder_weights=None, in_channels=in_channels, classes=1)
     except (KeyError, ValueError) as exc:
         raise ConfigError(f"unknown encoder {encoder!r} for segmentation-models-pytorch ({exc}); use e.g. "
                           f"{DEFAULT_ENCODER}, resnet18 or mobilenet_v2") from exc
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.momentum = BATCH_NORM_MOMENTUM
+    return model
 
 
 def save_checkpoint(path: Path, model: Any, config: UNetConfig, in_channels: int, window: Any, epoch: int,
