@@ -161,7 +161,9 @@ def independent_series(folder: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]
         return _independent_series(folder)
     except NotReadable:
         raise
-    except Exception as exc:
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # includes pyo3's PanicException from the Rust RLE decoder
         raise NotReadable(f"{type(exc).__name__}: {exc}") from exc
 
 
@@ -186,7 +188,9 @@ def _independent_series(folder: Path) -> tuple[np.ndarray, dict[str, np.ndarray]
                 setattr(ds, keyword, default)
         try:
             stored = ds.pixel_array.astype(np.float64)
-        except Exception as exc:
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:
             raise NotReadable(f"pydicom cannot decode: {exc}") from exc
         hu = stored * _number_list(ds, "RescaleSlope", 1)[0] + _number_list(ds, "RescaleIntercept", 1)[0]
         spacing = _number_list(ds, "PixelSpacing", 2)

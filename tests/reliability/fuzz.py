@@ -33,6 +33,13 @@ FUZZ_SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=PROFI
                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                                 HealthCheck.function_scoped_fixture])
 
+
+
+def fuzz_settings(weight: float = 1.0) -> settings:
+    """``FUZZ_SETTINGS`` with ``weight`` times the examples (for suites that spread over many file kinds)."""
+    return settings(FUZZ_SETTINGS, max_examples=max(1, int(EXAMPLES * weight)))
+
+
 #: suite name -> outcome -> count, for this process.
 COUNTS: defaultdict[str, Counter[str]] = defaultdict(Counter)
 

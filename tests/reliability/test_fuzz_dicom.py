@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, JPEGLSLossless, RLELossless
 
 from tests.reliability import dicom_cases as dc
-from tests.reliability.fuzz import FUZZ_SETTINGS, check_refusal, count
+from tests.reliability.fuzz import check_refusal, count, fuzz_settings
 from tests.reliability.scan_cases import read_summary, same_volume
 
 SUITE = "dicom (tag, VR, pixel and file mutations)"
@@ -53,7 +53,7 @@ MUTATION = st.one_of(
 )
 
 
-@FUZZ_SETTINGS
+@fuzz_settings(weight=2)  # four transfer syntaxes share the examples
 @given(syntax=st.sampled_from(sorted(SYNTAX_NAMES.values())),
        mutations=st.lists(MUTATION, min_size=1, max_size=3), all_files=st.booleans())
 def test_damaged_dicom_series(bases: dict[str, Path], runner, syntax: str, mutations: list[tuple],

@@ -97,7 +97,9 @@ def decode_frames(ds: Dataset, path: Path, rows: int, columns: int, n_frames: in
             return np.frombuffer(data, dtype=dtype, count=rows * columns * n_frames).reshape(n_frames, rows, columns)
     try:
         pixels = ds.pixel_array
-    except Exception as exc:  # decoders raise many types; all mean the same to the user
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # decoders raise many types (Rust ones a pyo3 PanicException, a BaseException)
         raise ScanReadError(f"pixel data could not be decoded as {uid.name}: {exc}; the file is truncated or "
                             f"corrupt. Re-export it, or {CONVERT_HINT}", path) from exc
     if pixels.size != n_frames * rows * columns:

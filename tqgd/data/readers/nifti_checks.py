@@ -22,6 +22,8 @@ from tqgd.errors import ScanReadError
 #: NIfTI-1 and NIfTI-2 header sizes (the first int32 of the file, in the file's byte order).
 NIFTI1_HEADER_BYTES = 348
 NIFTI2_HEADER_BYTES = 540
+#: Per version: byte offset and value of the magic string of a single-file (.nii) NIfTI.
+MAGIC = {1: (344, b"n+1\x00"), 2: (4, b"n+2\x00")}
 #: qform and sform that put every corner of the volume this close (mm) describe one geometry; also the allowed
 #: difference between the sform's voxel sizes and pixdim.
 FORM_AGREEMENT_MM = 1e-3
@@ -88,6 +90,11 @@ def parse_nifti_header(header: bytes, path: Path) -> NiftiHeader:
         size = struct.unpack(f"{order}i", header[:4])[0] if len(header) >= 4 else 0
         if size in (NIFTI1_HEADER_BYTES, NIFTI2_HEADER_BYTES) and len(header) >= size:
             version = 1 if size == NIFTI1_HEADER_BYTES else 2
+            magic_at, magic = MAGIC[version]
+            if header[magic_at:magic_at + len(magic)] != magic:
+                found = header[magic_at:magic_at + len(magic)]
+                raise ScanReadError(f"the NIfTI-{version} magic {magic!r} is missing (found {found!r} at byte "
+                                    f"{magic_at}); the header is damaged", path)
             values = {}
             for name, offset1, format1, offset2, format2 in _FIELDS:
                 offset, layout = (offset1, format1) if version == 1 else (offset2, format2)
@@ -151,7 +158,7 @@ def grid_corners(header: NiftiHeader) -> np.ndarray:
 
 
 def _gzip_size(path: Path) -> int:
-    """Uncompressed size of a gzip file, read to the end (a truncated stream is an error)."""
+    """Uncompressed size of a gzip file, read to the end; a truncated or damaged stream (CRC) is an error."""
     size = 0
     try:
         with gzip.open(path, "rb") as fh:
@@ -179,11 +186,8 @@ def check_nifti(path: Path, compressed: bool, geometry: bool = True) -> None:
     if geometry:
         check_geometry(header, path)
     needed = header.vox_offset + header.voxels * max(header.bitpix, 8) // 8
-    if compressed:
-        with open(path, "rb") as fh:  # gzip's last 4 bytes: uncompressed size mod 2**32 (fast path)
-            fh.seek(-4, 2)
-            trailer_size = struct.unpack("<I", fh.read(4))[0]
-        found = trailer_size if trailer_size == needed % 2**32 else _gzip_size(path)
+    if compressed:  # read to the end: gzip checks the CRC there (the size trailer alone misses damage before it)
+        found = _gzip_size(path)
     else:
         found = path.stat().st_size
     if found < needed:
