@@ -46,3 +46,34 @@ def test_damaged_gzip_stream_with_an_intact_size_trailer_is_refused(tmp_path: Pa
     path.write_bytes(mutate(path.read_bytes(), [("insert", 0.90625, 3)], seed=0))
     with pytest.raises(ScanReadError, match=r"scan.nii.gz: the gzip stream is truncated or damaged"):
         read_ct(path)
+
+
+def _png_declaring(width: int, height: int) -> bytes:
+    """A tiny PNG whose header declares ``width`` x ``height`` grey pixels (one short IDAT)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(bytes(1024))) + \
+        chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize("side", [20_000, 60_000])
+def test_png_declaring_gigapixels_is_refused_before_decoding(tmp_path: Path, side: int) -> None:
+    path = tmp_path / "bomb.png"
+    path.write_bytes(_png_declaring(side, side))
+    with pytest.raises(ScanReadError, match=r"bomb.png: the image header declares"):
+        read_ct(path)
+
+
+def test_png_mask_declaring_gigapixels_is_refused(tmp_path: Path) -> None:
+    from tqgd.data.convert.mask_files import read_mask
+    from tqgd.errors import LabelError
+
+    path = tmp_path / "bomb.png"
+    path.write_bytes(_png_declaring(20_000, 20_000))
+    with pytest.raises(LabelError, match=r"bomb.png: cannot read the mask: the image header declares 20000 x 20000"):
+        read_mask(path)

@@ -32,6 +32,13 @@ def file_stem(path: str | Path) -> str:
 def _read_2d(path: Path) -> np.ndarray:
     import cv2
 
+    from tqgd.data.readers.image2d import check_declared_size
+    from tqgd.errors import ScanReadError
+
+    try:
+        check_declared_size(path)  # a tiny file declaring gigapixels would be allocated before decoding fails
+    except ScanReadError as exc:
+        raise LabelError(f"cannot read the mask: {exc.detail}", path) from exc
     data = np.fromfile(path, dtype=np.uint8)
     mask = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if mask is None:
