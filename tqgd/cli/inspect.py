@@ -1,6 +1,7 @@
 """``tqgd inspect SCAN``: what tqgd reads from a scan (size, spacing, HU range, kVp, thickness vs spacing, series).
 
-Patient identifiers stay hidden unless ``--show-identifiers`` is given, in the table and in ``--json`` alike.
+Patient identifiers and the scan's path (folders are often named after the patient) stay hidden unless
+``--show-identifiers`` (or ``--include-identifiers``) is given, in the table and in ``--json`` alike.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ Scan = Annotated[Path, typer.Argument(exists=True, help="CT scan: DICOM folder o
 SeriesUid = Annotated[Optional[str], typer.Option("--series-uid", help="SeriesInstanceUID to read when a DICOM folder "
                                                                        "holds several series.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")]
-ShowIdentifiers = Annotated[bool, typer.Option("--show-identifiers",
-                                               help="Also print patient name, ID, birth date (hidden by default).")]
+ShowIdentifiers = Annotated[bool, typer.Option("--show-identifiers", "--include-identifiers",
+                                               help="Also print patient name, ID, birth date and the scan's path "
+                                                    "(hidden by default).")]
 
 
 def scan_summary(volume: Any, include_identifiers: bool) -> dict[str, Any]:
@@ -85,11 +87,12 @@ def inspect(scan: Scan, series_uid: SeriesUid = None, as_json: AsJson = False,
     with Console(stderr=True).status(f"Reading {scan} ..."):
         volume = read_ct(scan, series_uid=series_uid)
     summary = scan_summary(volume, include_identifiers=show_identifiers)
+    label = str(scan) if show_identifiers else f"scan {volume.meta.scan_id}"  # a path may name the patient
     if as_json:
-        typer.echo(json.dumps({"scan": str(scan), **summary}, indent=2,
+        typer.echo(json.dumps({"scan": label, **summary}, indent=2,
                               default=lambda value: value.tolist() if hasattr(value, "tolist") else str(value)))
     else:
-        Console().print(_table(summary, title=str(scan)))
+        Console().print(_table(summary, title=label))
 
 
 def register(app: typer.Typer) -> None:

@@ -34,6 +34,9 @@ Mask = Annotated[Path | None, typer.Option("--mask", exists=True, dir_okay=False
                                               help="Calcium label/mask volume (.mhd, .nii, .nii.gz).")]
 Detections = Annotated[Path | None, typer.Option("--detections", exists=True, dir_okay=False,
                                                     help="detections.json written by tqgd detect.")]
+IncludeIdentifiers = Annotated[bool, typer.Option("--include-identifiers",
+                                                  help="Also write the patient's name and IDs and the input paths "
+                                                       "(left out by default).")]
 KVP_TABLE_FORMAT = "--kvp-table entries look like 80=167 (kVp=HU)"
 
 
@@ -84,11 +87,12 @@ def score(ct_path: Annotated[Path, typer.Argument(exists=True, help="CT scan: DI
           slice_thickness_mm: Thickness = None, risk_scheme: Risk = "five-class", mass_calibration: Mass = None,
           labels: Labels = "auto",
           png: Annotated[bool, typer.Option("--png/--no-png", help="Also write the one-page report.png.")] = True,
+          include_identifiers: IncludeIdentifiers = False,
           ) -> None:
     """Score coronary calcium of one scan from a mask or from tqgd detections: Agatston, volume, mass, risk.
 
     Writes OUT/score.json (totals, per artery, per slice, per lesion and every convention used) and OUT/report.png,
-    and prints a summary table. Patient names are never written.
+    and prints a summary table. Patient names, IDs and input paths are written only with --include-identifiers.
 
     Example: tqgd score Images/TRV1P1CTI.mhd --mask "Reference standard/TRV1P1R.mhd" --out scores/TRV1P1
     """
@@ -96,7 +100,7 @@ def score(ct_path: Annotated[Path, typer.Argument(exists=True, help="CT scan: DI
 
     from tqgd.data.readers import read_ct
     from tqgd.detections import load_detections
-    from tqgd.io import write_json
+    from tqgd.io import check_writable, write_json
     from tqgd.scoring import score_detections, score_mask, summary_table
     from tqgd.scoring.masks import read_mask
     from tqgd.scoring.report import write_report_png
@@ -105,13 +109,14 @@ def score(ct_path: Annotated[Path, typer.Argument(exists=True, help="CT scan: DI
     options = scoring_options(**locals())
     outputs = [out / "score.json", out / "report.png"]
     _check_outputs(outputs, [ct_path, prediction])
+    check_writable(out)  # a read-only or full --out fails now, not after the scan is read and scored
     volume = read_ct(ct_path)
     if mask is not None:
         labels_array, spacing = read_mask(mask)
         report = score_mask(volume, labels_array, options, mask_path=mask, mask_spacing_mm=spacing)
     else:
         report = score_detections(volume, load_detections(prediction), options, detections_path=prediction)
-    write_json(outputs[0], report.to_dict())
+    write_json(outputs[0], report.to_dict(include_identifiers=include_identifiers))
     if png:
         write_report_png(report, volume, outputs[1])
     console = Console()
@@ -153,6 +158,8 @@ def evaluate(out: Out,
     from tqgd.scoring.cohort import CohortEvaluation, evaluate_cohort, evaluate_scan, pair_predictions
     from tqgd.scoring.evaluation_report import EVALUATION_FILES, print_evaluation, write_evaluation
 
+    from tqgd.io import check_writable
+
     options = scoring_options(**locals())
     one_patient = [v for v in (ct_path, reference, mask, detections) if v is not None]
     if orcascore is not None or predictions is not None:
@@ -160,6 +167,7 @@ def evaluate(out: Out,
             raise typer.BadParameter("the set form takes --orcascore ROOT --predictions DIR and no CT, --reference, "
                                      "--mask or --detections")
         pairs = pair_predictions(discover_cases(orcascore), predictions)
+        check_writable(out)  # before the whole set is scored
         with Progress(transient=True) as progress:
             task = progress.add_task("evaluating", total=len(pairs))
             cohort = evaluate_cohort(pairs, options, on_case=lambda _: progress.advance(task))
@@ -168,6 +176,7 @@ def evaluate(out: Out,
             raise typer.BadParameter("give CT_PATH and --reference (or --orcascore and --predictions)")
         prediction = _one_prediction(mask, detections)
         _check_outputs([out / name for name in EVALUATION_FILES], [ct_path, reference, prediction])
+        check_writable(out)
         case = evaluate_scan(read_ct(ct_path), reference, prediction, options, reference_labels=reference_labels)
         cohort = CohortEvaluation(cases=[case], options=options)
     written = write_evaluation(cohort, out)

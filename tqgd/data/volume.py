@@ -22,7 +22,8 @@ class ScanMetadata:
     ``slice_thickness_mm`` is the reconstructed thickness (DICOM SliceThickness); ``slice_spacing_mm`` is the
     distance between neighbouring slice centres. They differ for overlapping reconstructions (e.g. 3 mm
     slices every 1.5 mm), which matters for Agatston normalisation. ``patient`` holds direct identifiers
-    (name, birth date, ...) read from the file: they are never written to tqgd outputs unless asked for.
+    (name, birth date, ...) read from the file: they, and ``source`` (a path that may name the patient), are
+    never written to tqgd outputs unless asked for.
     """
 
     source: Path
@@ -41,9 +42,9 @@ class ScanMetadata:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def public_dict(self, include_identifiers: bool = False) -> dict[str, Any]:
-        """JSON-ready metadata; direct patient identifiers only when ``include_identifiers`` is set."""
+        """JSON-ready metadata: UIDs and the scan ID; direct patient identifiers and the source path (folders are
+        often named after the patient) only when ``include_identifiers`` is set."""
         out = {
-            "source": str(self.source),
             "format": self.format,
             "has_hu": self.has_hu,
             "kvp": self.kvp,
@@ -56,6 +57,7 @@ class ScanMetadata:
             "scan_id": self.scan_id,
         }
         if include_identifiers:
+            out["source"] = str(self.source)
             out["patient"] = dict(self.patient)
         return out
 

@@ -28,6 +28,9 @@ from tqgd.scoring.options import ResolvedConventions, ScoringOptions, resolve
 from tqgd.scoring.risk import RiskCategory, risk_category
 
 MM3_PER_CM3 = 1000.0
+#: Keys of ``ScoreReport.scan`` / ``.input`` left out of score.json unless identifiers are asked for: the patient's
+#: name and IDs, and file paths (hospital folders are often named after the patient).
+IDENTIFYING_KEYS = ("patient", "source", "path")
 
 
 @dataclass
@@ -137,11 +140,16 @@ class ScoreReport:
                  "mass_mg": sum(s.mass_mg or 0.0 for s in items) if with_mass else None}
                 for z, items in sorted(by_slice.items())]
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready report (the ``score.json`` layout)."""
+    def to_dict(self, include_identifiers: bool = False) -> dict[str, Any]:
+        """JSON-ready report (the ``score.json`` layout); patient identifiers and file paths only when asked for."""
         import tqgd
 
-        return {"tqgd_version": tqgd.__version__, "scan": self.scan, "input": self.input,
+        scan, given = dict(self.scan), dict(self.input)
+        if not include_identifiers:
+            for key in IDENTIFYING_KEYS:
+                scan.pop(key, None)
+                given.pop(key, None)
+        return {"tqgd_version": tqgd.__version__, "scan": scan, "input": given,
                 "agatston": self.agatston, "volume_mm3": self.volume_mm3, "mass_mg": self.mass_mg,
                 "risk_category": self.risk.label, "risk_category_index": self.risk.index,
                 "risk_scheme": self.options.risk_scheme, "lesion_count": len(self.lesions),
@@ -188,7 +196,8 @@ def score_labels(volume: CTVolume, labels: np.ndarray, options: ScoringOptions, 
                      f"{options.min_lesion_area_mm2:g} mm^2 were not counted (minimum-area rule)")
     total = float(sum(lesion.agatston for lesion in lesions))
     return ScoreReport(lesions=lesions, risk=risk_category(total, options.risk_scheme), options=options,
-                       conventions=conventions, scan=volume.meta.public_dict(), input=input_info, arteries=arteries,
+                       conventions=conventions, scan=volume.meta.public_dict(include_identifiers=True),
+                       input=input_info, arteries=arteries,
                        lesion_map=components.lesion_map, notes=notes)
 
 

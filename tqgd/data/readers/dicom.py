@@ -4,11 +4,13 @@ Each file is parsed once and its pixels decoded once, straight into one prealloc
 HU = stored value x RescaleSlope + RescaleIntercept, with each slice's own slope and intercept. Slices are
 ordered by position along the slice normal (``dicom_geometry``); classic CT and Enhanced CT (multi-frame) are
 both read (``dicom_slices``, ``dicom_enhanced``); compressed pixel data go through pydicom's decoders
-(``dicom_pixels``). Direct patient identifiers are kept in ``meta.patient`` only.
+(``dicom_pixels``). Direct patient identifiers are kept in ``meta.patient`` only, and the scan ID comes from the
+SeriesInstanceUID, never from a folder or file name (exports name those after patients).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,9 @@ from tqgd.errors import ScanReadError, SeriesError
 #: DICOM elements that identify the patient directly; kept in ``meta.patient``, never printed by default.
 IDENTIFIER_KEYWORDS = ("PatientName", "PatientID", "PatientBirthDate", "OtherPatientIDs", "AccessionNumber",
                        "InstitutionName", "ReferringPhysicianName", "StudyDate")
+
+#: Hex digits of the SeriesInstanceUID hash in a DICOM scan ID (48 bits: no clash in any realistic archive).
+SCAN_ID_HEX_DIGITS = 12
 
 #: Descriptive elements copied into ``meta.extra`` when present (useful for scoring and reports).
 DESCRIPTIVE_KEYWORDS = ("SeriesDescription", "Manufacturer", "ManufacturerModelName", "ConvolutionKernel")
@@ -124,8 +129,19 @@ def _metadata(files: Sequence[tuple[Path, Dataset]], headers: list[SliceHeader],
         study_uid=str(first.get("StudyInstanceUID", "")) or None,
         frame_of_reference_uid=str(first.get("FrameOfReferenceUID", "")) or None,
         sop_instance_uids=list(dict.fromkeys(sop_uids)),
-        scan_id=source.name if source.is_dir() else source.stem,
+        scan_id=dicom_scan_id(str(first.get("SeriesInstanceUID", "")), sop_uids),
         patient=patient, extra=extra)
+
+
+def dicom_scan_id(series_uid: str, sop_instance_uids: Sequence[str]) -> str:
+    """The scan ID of a DICOM series, ``series-`` and 12 hex digits of a hash of its SeriesInstanceUID.
+
+    Hospital exports name folders and files after patients (``DOE_JOHN/``); the ID travels into output names, tables
+    and reports, so it comes from the data, not the path, and is short enough for a file name (the full UID is kept
+    in ``meta.series_uid``). A series without a SeriesInstanceUID is named by its SOPInstanceUIDs instead.
+    """
+    key = series_uid.strip() or "\n".join(sorted(sop_instance_uids))
+    return f"series-{hashlib.sha256(key.encode()).hexdigest()[:SCAN_ID_HEX_DIGITS]}"
 
 
 def build_volume(files: Sequence[tuple[Path, Dataset]], source: Path,
