@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from tqgd.errors import OutputError
+from tqgd.io import check_writable
 
 MARKER_NAME = ".tqgd-dataset"
 MARKER_TEXT = "This folder was written by tqgd convert; re-running the conversion may replace its contents.\n"
@@ -54,6 +55,7 @@ def prepare_output(out: str | Path, sources: Iterable[str | Path]) -> Path:
     if out.is_dir() and any(out.iterdir()) and not (out / MARKER_NAME).is_file():
         raise OutputError(f"folder is not empty and has no {MARKER_NAME} marker from an earlier tqgd conversion; "
                           "choose a new or empty folder so no unrelated file is overwritten", out)
+    check_writable(out)  # a read-only or full output folder fails here, before any scan is read
     try:
         out.mkdir(parents=True, exist_ok=True)
         marker = out / MARKER_NAME
