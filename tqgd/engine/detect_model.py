@@ -68,7 +68,7 @@ def load_slice_detector(weights: str | Path, device: str | None = None, imgsz: i
 
     weights = Path(weights).expanduser().resolve()
     model = load_weights(weights, trust)
-    preprocess = preprocess_info(weights)
+    preprocess = preprocess_info(weights, trust)
     notes = []
     if preprocess.get("window"):
         try:
