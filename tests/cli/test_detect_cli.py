@@ -139,6 +139,21 @@ def test_folder_of_scans_goes_on_past_a_bad_one_and_fails_at_the_end(scans, monk
     assert "PHANTOM" not in " ".join(p.name for p in (tmp_path / "out").rglob("*")).upper()  # no patient names
 
 
+def test_a_folder_with_two_series_needs_series_uid(scans, monkeypatch, capsys, tmp_path) -> None:
+    folder = tmp_path / "study"
+    shutil.copytree(scans["dicom"], folder)
+    for path in (scans["root"] / "phantom" / "DICOM" / "TRV2P1").iterdir():
+        shutil.copy(path, folder / f"B_{path.name}")
+    code, _, err = run_tqgd(monkeypatch, capsys, "detect", folder, "--weights", scans["weights"], "--out",
+                            tmp_path / "out")
+    assert code == 1 and "holds 2 image series" in err and "--series-uid" in err
+    wanted = read_ct(scans["root"] / "phantom" / "DICOM" / "TRV2P1").meta.series_uid
+    code, _, err = run_tqgd(monkeypatch, capsys, "detect", folder, "--weights", scans["weights"], "--out",
+                            tmp_path / "out", "--series-uid", wanted, "--conf", LOW_CONF)
+    assert code == 0, err
+    assert json.loads((tmp_path / "out" / "detections.json").read_text())["series_uid"] == wanted
+
+
 def test_heart_not_found_stops_instead_of_detecting_elsewhere(scans, monkeypatch, capsys, tmp_path) -> None:
     code, out, err = run_tqgd(monkeypatch, capsys, "detect", scans["mhd"], "--weights", scans["weights"],
                               "--heart-weights", scans["weights"], "--out", tmp_path / "out")

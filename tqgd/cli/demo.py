@@ -14,7 +14,7 @@ def demo(
                              help="Output folder (new, empty, or an earlier demo's, which is replaced)."),
     quick: bool = typer.Option(False, "--quick", help="Tiny version (3 small patients, 1-2 epochs): checks that "
                                                       "every step runs, in about a minute."),
-    epochs: int = typer.Option(None, "--epochs", min=1, help="TQGDNet-n epochs (default 30; quick 1)."),
+    epochs: int = typer.Option(None, "--epochs", min=1, help="TQGDNet-n epochs (default 40; quick 1)."),
     patients: int = typer.Option(None, "--patients", min=3, help="Phantom training patients (default 8)."),
     device: str = typer.Option(None, "--device", help="cpu (default) or a GPU such as 0."),
 ) -> None:

@@ -49,6 +49,8 @@ def detect(
     conf: float = typer.Option(0.25, "--conf", min=0.0, max=0.999, help="Keep boxes with this confidence or more."),
     device: str = typer.Option(None, "--device", help="cpu, 0, ... (default: ultralytics' choice)."),
     batch: int = typer.Option(16, "--batch", min=1, help="Slices per model call."),
+    series_uid: str = typer.Option(None, "--series-uid",
+                                   help="SeriesInstanceUID to read when the DICOM folder holds several series."),
     trust_weights: bool = typer.Option(False, "--trust-weights",
                                        help="Load the weights with full pickle (only for files you trust)."),
 ) -> None:
@@ -87,8 +89,9 @@ def detect(
         bars.update(task, description=label, completed=done, total=total)
 
     with bars:
-        outcomes = run_detect(source, out, setup, progress, on_scan=lambda o: _print_outcome(console, o))
-    if len(outcomes) > 1 or source.is_dir() and outcomes[0].out != out:
+        outcomes = run_detect(source, out, setup, progress, on_scan=lambda o: _print_outcome(console, o),
+                              series_uid=series_uid)
+    if len(outcomes) > 1 or outcomes[0].out != out:  # a folder of scans
         _print_summary(console, outcomes)
     error = failed_summary(outcomes)
     if error is not None:

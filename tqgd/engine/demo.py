@@ -42,7 +42,14 @@ PHANTOM_WARNING = ("PHANTOM WEIGHTS: trained by `tqgd demo` on synthetic phantom
 
 @dataclass(frozen=True)
 class DemoSettings:
-    """Every choice the demo makes. ``quick()`` is a smaller version for tests (minutes -> seconds)."""
+    """Every choice the demo makes. ``quick()`` is a smaller version for tests (minutes -> seconds).
+
+    Calcium training is sized for about 5 minutes on 2 CPU cores. On the heart-cropped phantom (62 images of 8
+    patients, 2 of them validation) TQGDNet-n reached validation mAP50 0.23 at 256 px / batch 4 / 40 epochs, 0.19 with
+    55 epochs (lr 0.002 or 0.004), 0.06 at 320 px / 30 epochs and 0.09 at 320 px / batch 8 / 30 epochs: on CPU, more
+    optimizer steps beat larger images. AdamW with one warm-up epoch replaces the paper's SGD recipe, which needs its
+    200 epochs; the paper's recipe is what ``tqgd train`` uses.
+    """
 
     patients: int = 8
     image_size: int = 512
@@ -53,14 +60,15 @@ class DemoSettings:
     heart_imgsz: int = 128
     heart_batch: int = 16
     heart_conf: float = 0.25
-    heart_options: dict[str, Any] = field(default_factory=lambda: {"val": False, "workers": 0})
+    heart_options: dict[str, Any] = field(default_factory=lambda: {"val": False, "workers": 0, "amp": False})
     folds: int = 4
-    epochs: int = 30
-    imgsz: int = 320
-    batch: int = 8
+    epochs: int = 40
+    imgsz: int = 256
+    batch: int = 4
     calcium_options: dict[str, Any] = field(default_factory=lambda: {"optimizer": "AdamW", "lr0": 0.002,
                                                                      "warmup_epochs": 1.0, "val": False,
-                                                                     "plots": False, "workers": 0, "seed": 0})
+                                                                     "plots": False, "workers": 0, "seed": 0,
+                                                                     "amp": False})
     conf: float | None = None  # None: the validation's operating confidence (where mean F1 peaks)
     device: str = "cpu"
 

@@ -23,7 +23,7 @@ from tqgd.detections import DetectionResult, save_detections
 from tqgd.engine.detect import DetectOptions, choose_crop, detect_volume
 from tqgd.engine.detect_model import SliceDetector, load_slice_detector
 from tqgd.engine.heart_crop import HeartCropper
-from tqgd.errors import CheckpointError, OutputError, ScanReadError, TQGDError
+from tqgd.errors import CheckpointError, ConfigError, OutputError, ScanReadError, TQGDError
 from tqgd.io import write_json, write_text
 
 CSV_COLUMNS = ("slice_index", "class_id", "class_name", "confidence", "x0_px", "y0_px", "x1_px", "y1_px",
@@ -138,11 +138,12 @@ def write_outputs(volume, result: DetectionResult, setup: DetectSetup, out: Path
 
 
 def detect_scan(path: Path, out: Path, setup: DetectSetup, used: set[str], several: bool,
-                progress: Callable[[str, int, int], None] | None = None) -> ScanOutcome:
+                progress: Callable[[str, int, int], None] | None = None, series_uid: str | None = None
+                ) -> ScanOutcome:
     """Read, crop, detect and write one scan (``out`` is OUT, or the parent of its sub-folder when ``several``)."""
     from tqgd.data.readers import read_ct
 
-    volume = read_ct(path)
+    volume = read_ct(path, series_uid=series_uid) if series_uid else read_ct(path)
     outcome = ScanOutcome(source=path, name=output_name(volume, used))
     outcome.out = out / outcome.name if several else out
 
@@ -170,18 +171,23 @@ def check_output(source: Path, out: Path) -> None:
 
 def run_detect(source: Path, out: Path, setup: DetectSetup,
                progress: Callable[[str, int, int], None] | None = None,
-               on_scan: Callable[[ScanOutcome], None] | None = None) -> list[ScanOutcome]:
+               on_scan: Callable[[ScanOutcome], None] | None = None, series_uid: str | None = None
+               ) -> list[ScanOutcome]:
     """Detect on every scan of ``source``; one scan's error propagates, in a folder of scans it is recorded.
 
-    ``on_scan`` is called after each scan (done or failed). With several scans, ``OUT/summary.json`` lists them.
+    ``series_uid`` picks one series of a DICOM folder holding several. ``on_scan`` is called after each scan (done or
+    failed). With several scans, ``OUT/summary.json`` lists them.
     """
     check_output(source, out)
     scans, several = find_scans(source)
+    if several and series_uid:
+        raise ConfigError("--series-uid picks one series of a DICOM folder, but SOURCE is a folder of several scans; "
+                          "point SOURCE at the DICOM folder that holds the series", source)
     used: set[str] = set()
     outcomes = []
     for path in scans:
         try:
-            outcome = detect_scan(path, out, setup, used, several, progress)
+            outcome = detect_scan(path, out, setup, used, several, progress, series_uid)
         except TQGDError as exc:
             if not several:
                 raise
