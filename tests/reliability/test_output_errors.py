@@ -156,3 +156,19 @@ def test_real_read_only_output_folders(src, tmp_path, monkeypatch, capsys) -> No
         mask = src / "Reference standard" / "TRV1P1R.mhd"
         code, _, err = run_tqgd(monkeypatch, capsys, "score", image, "--mask", mask, "--out", ro / "score")
         assert code == 1 and "Read-only file system" in err and "Traceback" not in err, err
+
+
+def test_train_and_val_into_a_read_only_project_fail_with_a_named_error(tmp_path, monkeypatch, capsys) -> None:
+    """ultralytics stopped with a bare OSError traceback when it could not create the run folder."""
+    from tests.reliability.checkpoints import save_tqgd_checkpoint
+
+    mounts.require_mounting(tmp_path)
+    src = write_orcascore_folder(tmp_path / "src", patients=3, slices=4, size=64)
+    data = convert_orcascore(src, tmp_path / "ds", OrcaConvertOptions(folds=2, negatives="all")).out / "orcascore.yaml"
+    weights = save_tqgd_checkpoint(tmp_path / "w.pt")
+    (tmp_path / "empty").mkdir()
+    with mounts.read_only_view(tmp_path / "empty", tmp_path / "ro") as ro:
+        for command in (["train", "--data", data, "--epochs", "1", "--imgsz", "64", "--device", "cpu"],
+                        ["val", "--weights", weights, "--data", data, "--device", "cpu"]):
+            code, _, err = run_tqgd(monkeypatch, capsys, *command, "--project", ro)
+            assert code == 1 and "Read-only file system" in err and "Traceback" not in err, err

@@ -18,6 +18,7 @@ from tqgd.engine.dataset_check import check_data_yaml
 from tqgd.engine.recipe import PAPER_RECIPE, check_options, recipe_table
 from tqgd.engine.weights import checkpoint_loading
 from tqgd.errors import CheckpointError, ConfigError, DatasetError
+from tqgd.io import check_writable
 
 #: Where runs go when no project folder is given (relative to the current folder, made absolute).
 DEFAULT_PROJECT = Path("runs") / "train"
@@ -164,6 +165,7 @@ def train(data: str | Path | None = None, model: str | Path = "tqgdnet-n", *, ep
         callbacks = None
     if resume:
         last = find_resume_checkpoint(resume, project, name)
+        check_writable(last.parent.parent)  # a read-only or full run folder fails now, not after an epoch
         named = {k: v for k, v in (("imgsz", imgsz), ("batch", batch), ("device", device)) if v is not None}
         changes = {**options, **named, **({"epochs": epochs} if epochs is not None else {})}
         trained_on = _check_resumable(last, changes, trust)
@@ -179,6 +181,7 @@ def train(data: str | Path | None = None, model: str | Path = "tqgdnet-n", *, ep
     if data is None:
         raise ConfigError("no data YAML given; pass --data OUT/orcascore.yaml (or resume an earlier run)")
     spec = check_data_yaml(data)
+    check_writable(Path(project or DEFAULT_PROJECT))  # ultralytics would stop with a bare OSError
     loaded, trainer_class = load_model(model, trust)
     args = training_args(spec.yaml_path, model, epochs, imgsz, batch, device, project, name, options)
     add_callbacks(loaded, callbacks)

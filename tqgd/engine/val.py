@@ -27,7 +27,7 @@ from tqgd.engine.coco_eval import BoxMetrics, evaluate_boxes
 from tqgd.engine.dataset_check import check_data_yaml
 from tqgd.engine.train import Callbacks, add_callbacks
 from tqgd.errors import DatasetError
-from tqgd.io import write_json
+from tqgd.io import check_writable, write_json
 
 METRICS_JSON = "metrics.json"
 PREDICTIONS_JSON = "predictions.json"
@@ -139,6 +139,7 @@ def validate(weights: str | Path, data: str | Path | None = None, *, imgsz: int 
     from tqgd.engine.weights import checkpoint_loading, load_weights
 
     weights = Path(weights).expanduser().resolve()
+    check_writable(Path(project or DEFAULT_PROJECT))  # ultralytics would stop with a bare OSError
     model = load_weights(weights, trust)
     data = data or model.overrides.get("data")
     if not data:
