@@ -29,6 +29,8 @@ def draw_aortic_wall(rng: np.random.Generator, heart: Heart, chest: Chest, calci
     root = heart.aortic_root_mm
     if rng.random() < 0.4:
         cx, cy, radius = root[0] - 3.0, root[1] - 3.0, heart.aorta_radius_mm
+        if root[2] + ASCENDING_MIN_HEIGHT_MM > z_limits_mm[1]:  # short (clipped) scans may end below that height
+            return None
         z = rng.uniform(root[2] + ASCENDING_MIN_HEIGHT_MM, z_limits_mm[1])
     else:
         cx, cy, radius = chest.descending_aorta
