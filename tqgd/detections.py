@@ -10,11 +10,11 @@ same box in patient (LPS) millimetres: the outer corners and the centre, compute
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from tqgd.errors import LabelError
 
@@ -86,7 +86,7 @@ class DetectionResult:
                        heart_roi_xyxy=tuple(_numbers(data, "heart_roi_xyxy", 4)) if roi is not None else None,
                        model=data.get("model", {}),
                        schema_version=_whole(data.get("schema_version", SCHEMA_VERSION), "schema_version", 1))
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             missing = f"missing key {exc}" if isinstance(exc, KeyError) else str(exc)
             raise LabelError(f"not a valid tqgd detections file: {missing}", path) from exc
 
@@ -103,7 +103,7 @@ def _numbers(data: dict[str, Any], key: str, count: int, positive: bool = False)
     """``count`` finite numbers (JSON numbers, not text or true/false) from ``data[key]``."""
     values = _list(data, key)
     if len(values) != count or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values) \
-            or not np.isfinite(values).all() or (positive and min(values) <= 0):
+            or not all(math.isfinite(v) for v in values) or (positive and min(values) <= 0):
         kind = "positive finite" if positive else "finite"
         raise ValueError(f"{key} must be {count} {kind} numbers, got {values!r}")
     return tuple(float(v) for v in values)
@@ -111,7 +111,7 @@ def _numbers(data: dict[str, Any], key: str, count: int, positive: bool = False)
 
 def _whole(value: Any, key: str, minimum: int) -> int:
     """A whole JSON number (3 or 3.0) of at least ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) \
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
             or not float(value).is_integer() or value < minimum:
         raise ValueError(f"{key} must be whole numbers of at least {minimum}, got {value!r}")
     return int(value)

@@ -201,10 +201,14 @@ def _independent_series(folder: Path) -> tuple[np.ndarray, dict[str, np.ndarray]
         raise NotReadable("no images")
     if len({s[0].get("SeriesInstanceUID") for s in slices}) > 1:
         raise NotReadable("several series")
-    orientation = _number_list(slices[0][0], "ImageOrientationPatient", 6)
+    single = len(slices) == 1  # one slice may lack its place: tqgd then notes origin (0, 0, 0) and axis directions
+    first = slices[0][0]
+    orientation = _number_list(first, "ImageOrientationPatient", 6) if not (
+        single and first.get("ImageOrientationPatient") in (None, "")) else np.array([1.0, 0, 0, 0, 1, 0])
     row, col = orientation[:3], orientation[3:]
     normal = np.cross(row, col)
-    positions = np.array([_number_list(s[0], "ImagePositionPatient", 3) for s in slices])
+    positions = np.zeros((1, 3)) if single and first.get("ImagePositionPatient") in (None, "") else np.array(
+        [_number_list(s[0], "ImagePositionPatient", 3) for s in slices])
     order = np.argsort(positions @ normal, kind="stable")
     gaps = np.diff((positions @ normal)[order])
     if len(gaps) and gaps.min() < 1e-3:

@@ -54,8 +54,11 @@ def load_detections_file(path: str) -> dict[str, Any]:
 
 
 def _finite_numbers(value: Any, count: int) -> bool:
-    return isinstance(value, (list, tuple)) and len(value) == count and all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)
+    try:
+        return isinstance(value, (list, tuple)) and len(value) == count and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)
+    except OverflowError:  # an integer too large for a float
+        return False
 
 
 def detections_problem(data: Any) -> str | None:

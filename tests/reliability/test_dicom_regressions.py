@@ -70,3 +70,11 @@ def test_deflate_label_on_padded_pixels_is_refused(base: Path, tmp_path: Path) -
     dc.build_case(base, folder, [("pixels", 0, 10_000), ("syntax", 0, "1.2.840.10008.1.2.1.99")])
     with pytest.raises(ScanReadError, match=r"IM0001.dcm: pixel data hold 10000 bytes"):
         read_ct(folder)
+
+
+def test_missing_bits_stored_is_refused(base: Path, tmp_path: Path) -> None:
+    """Found by the long fuzz run: tqgd assumed BitsStored = BitsAllocated where pydicom (rightly) refuses."""
+    folder = tmp_path / "series"
+    dc.build_case(base, folder, [("set", 0, "BitsStored", dc.DELETE)])
+    with pytest.raises(ScanReadError, match=r"IM0001.dcm: BitsStored \(0028,0101\) is missing"):
+        read_ct(sorted(folder.glob("*.dcm"))[0])

@@ -173,8 +173,8 @@ def _voc_text(edits: list[tuple[str, str | None]]) -> str:
         if element is None:
             continue
         if value is None:
-            parent = root.find(field.rsplit("/", 1)[0]) if "/" in field else root
-            parent.remove(element)
+            parents = {child: parent for parent in root.iter() for child in parent}
+            parents[element].remove(element)
         else:
             element.text = value
     return ET.tostring(root, encoding="unicode")

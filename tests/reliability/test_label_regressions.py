@@ -92,3 +92,10 @@ def test_voc_sizes_written_as_floats_read_as_integers(tmp_path: Path) -> None:
     path = tmp_path / "a.xml"
     path.write_text(_voc_text([("size/width", "32.0"), ("size/height", "2.4e1")]))
     assert read_voc(path, VOC_NAMES)[0] == (32, 24)
+
+
+def test_huge_but_finite_numbers_are_numbers(tmp_path: Path) -> None:
+    """Found by the long fuzz run: 1e20 as a JSON integer made numpy's isfinite fail, so a valid file was refused."""
+    assert load_detections(_detections(tmp_path, origin_mm=[10**20, 0, 0])).origin_mm == (1e20, 0.0, 0.0)
+    with pytest.raises(LabelError, match=r"int too large to convert to float"):
+        load_detections(_detections(tmp_path, origin_mm=[10**400, 0, 0]))

@@ -59,7 +59,10 @@ def pixel_format(ds: Dataset, path: Path) -> tuple[int, int, int]:
     if bits_allocated is None:
         raise ScanReadError("BitsAllocated (0028,0100) is missing; the size of a pixel is unknown. Re-export the series "
                             "with full headers", path)
-    bits_stored = whole_number(ds, "BitsStored", path, default=bits_allocated)
+    bits_stored = whole_number(ds, "BitsStored", path)
+    if bits_stored is None:
+        raise ScanReadError("BitsStored (0028,0101) is missing, so the bits that hold the value are unknown and HU "
+                            "could come out wrong. Re-export the series with full headers", path)
     if not 1 <= bits_stored <= bits_allocated:
         raise ScanReadError(f"BitsStored (0028,0101) is {bits_stored} with BitsAllocated {bits_allocated}; expected 1 to "
                             f"{bits_allocated}. The header is corrupt", path)
