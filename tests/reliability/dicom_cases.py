@@ -21,6 +21,7 @@ import pydicom
 from pydicom import config as pydicom_config
 from pydicom.dataelem import DataElement
 from pydicom.datadict import dictionary_VR, tag_for_keyword
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 DELETE = "DELETE"
 N_FILES = 3
@@ -179,6 +180,9 @@ def _independent_series(folder: Path) -> tuple[np.ndarray, dict[str, np.ndarray]
         if str(ds.get("Modality", "")) != "CT" or int(ds.get("NumberOfFrames", 1) or 1) != 1:
             raise NotReadable("not a single-frame CT image")
         rows, columns, bits = int(ds.Rows), int(ds.Columns), int(ds.BitsAllocated)
+        if "TransferSyntaxUID" not in ds.file_meta:  # lost: the encoding the header was parsed with, uncompressed
+            ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian if ds.original_encoding[0] else \
+                ExplicitVRLittleEndian
         syntax = ds.file_meta.TransferSyntaxUID
         if not syntax.is_compressed and len(ds.PixelData) not in (rows * columns * bits // 8,
                                                                    rows * columns * bits // 8 + 1):

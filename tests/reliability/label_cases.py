@@ -61,6 +61,11 @@ def _finite_numbers(value: Any, count: int) -> bool:
         return False
 
 
+def _whole_number(value: Any) -> bool:
+    """A JSON number with no fraction (3 or 3.0; JSON does not tell them apart), not true/false."""
+    return _finite_numbers([value], 1) and float(value).is_integer()
+
+
 def detections_problem(data: Any) -> str | None:
     """Why ``data`` breaks the detections.json schema, or None when it is valid."""
     if not isinstance(data, dict):
@@ -83,7 +88,7 @@ def detections_problem(data: Any) -> str | None:
         if not isinstance(item, dict) or not isinstance(item.get("detections"), list):
             return "slice entry"
         index = item.get("slice_index")
-        if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < shape[0]:
+        if not _whole_number(index) or not 0 <= index < shape[0]:
             return "slice_index"
         for det in item["detections"]:
             if not isinstance(det, dict) or not _finite_numbers(det.get("box_xyxy"), 4):
@@ -95,7 +100,7 @@ def detections_problem(data: Any) -> str | None:
             if not _finite_numbers([confidence], 1) or not 0 <= confidence <= 1:
                 return "confidence"
             class_id = det.get("class_id", 0)
-            if not isinstance(class_id, int) or isinstance(class_id, bool) or class_id < 0:
+            if not _whole_number(class_id) or class_id < 0:
                 return "class_id"
     return None
 

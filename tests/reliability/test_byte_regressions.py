@@ -77,3 +77,19 @@ def test_png_mask_declaring_gigapixels_is_refused(tmp_path: Path) -> None:
     path.write_bytes(_png_declaring(20_000, 20_000))
     with pytest.raises(LabelError, match=r"bomb.png: cannot read the mask: the image header declares 20000 x 20000"):
         read_mask(path)
+
+
+def test_unknown_value_representation_is_a_scan_read_error(tmp_path: Path) -> None:
+    """Found by the long fuzz run: one flipped bit made a VR unknown; pydicom only failed when the value was first
+    used, deep inside the reader, with a NotImplementedError."""
+    from tqgd.data.volume import CTVolume, ScanMetadata
+    from tqgd.data.writers import write_dicom_series
+
+    hu = np.random.default_rng(4).integers(-1024, 2000, size=(1, dc.ROWS, dc.COLUMNS)).astype(np.float32)
+    volume = CTVolume(hu=hu, spacing_mm=dc.SPACING_MM, origin_mm=(1.0, 2.0, 3.0), direction=np.eye(3),
+                      meta=ScanMetadata(source=Path("b"), format="synthetic"))
+    path = write_dicom_series(volume, tmp_path, transfer_syntax=RLELossless, uid_seed="bytes")[0]
+    path.write_bytes(mutate(path.read_bytes(), [("flip", 0.5625, 1)], seed=0))
+    with pytest.raises(ScanReadError, match=r"IM0001.dcm: a DICOM header element cannot be decoded "
+                                            r"\(NotImplementedError: Unknown Value Representation"):
+        read_ct(path)

@@ -112,7 +112,7 @@ def _mutate(data: dict, path: tuple, value: object, delete: bool) -> None:
     if delete and isinstance(target, dict):
         target.pop(path[-1], None)
     else:
-        target[path[-1]] = value
+        target[path[-1]] = copy.deepcopy(value)  # drawn values are shared objects: never alias them into the file
 
 
 @FUZZ_SETTINGS

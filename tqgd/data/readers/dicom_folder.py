@@ -70,6 +70,12 @@ def parse_dicom(path: Path, *, force: bool = False) -> Dataset:
         except Exception as exc:  # pydicom raises many types on damaged headers; all mean "unreadable" to the user
             raise ScanReadError(f"DICOM header cannot be parsed ({type(exc).__name__}: {exc}); the file is damaged "
                                 "or truncated. Copy it again from the source", path) from exc
+        try:  # pydicom decodes element values lazily: a damaged one (e.g. an unknown VR) would fail later, anywhere
+            for _ in ds.iterall():
+                pass
+        except Exception as exc:
+            raise ScanReadError(f"a DICOM header element cannot be decoded ({type(exc).__name__}: {exc}); the file is "
+                                "damaged. Copy it again from the source", path) from exc
     for warning in caught:
         if "end of file" in str(warning.message).lower():
             raise ScanReadError(f"the file is truncated ({warning.message}); copy it again from the source", path)
