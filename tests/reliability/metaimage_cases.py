@@ -145,6 +145,8 @@ def _voxels(header: Path, fields: dict[str, str], dims: list[int]) -> np.ndarray
             int(header_size) < -1 or (header_size != "0" and fields.get("CompressedData") == "True"):
         raise NotReadable("channels or header size")
     name = fields.get("ElementDataFile", "")
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise NotReadable("ElementDataFile holds control characters")
     data_path = (header.parent / name).resolve()
     if not name or name.upper() in ("LOCAL", "LIST") or header.parent.resolve() not in data_path.parents:
         raise NotReadable("ElementDataFile")

@@ -83,3 +83,12 @@ def test_valid_variants_still_read_exactly(bases: dict[str, Path], tmp_path: Pat
     volume = read_ct(header)
     assert (volume.hu == expected.astype("float32")).all()
     assert (volume.index_to_patient([2, 9, 11]) - mc.patient_position(geometry, [2, 9, 11])).__abs__().max() < 1e-6
+
+
+def test_data_file_name_with_a_null_byte_is_refused(bases: dict[str, Path], tmp_path: Path) -> None:
+    """Found by the long byte-mutation run: bytes appended to the header put a NUL into ElementDataFile, and the
+    path check itself raised ValueError('embedded null byte')."""
+    header = mc.build_case(bases["zraw"], tmp_path / "scan", [])
+    header.write_bytes(header.read_bytes().rstrip(b"\n") + b"\xad\x00\n")
+    with pytest.raises(ScanReadError, match=r"scan.mhd: ElementDataFile .* holds control characters"):
+        read_ct(header)

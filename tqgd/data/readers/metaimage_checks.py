@@ -87,6 +87,9 @@ def _data_path(fields: dict[str, str], path: Path) -> Path:
     name = fields.get("ElementDataFile", "")
     if not name:
         raise ScanReadError("ElementDataFile is missing: the header does not say where the voxels are", path)
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise ScanReadError(f"ElementDataFile {name!r} holds control characters, so it is no file name; the header is "
+                            "damaged", path)
     if name.upper() in {"LOCAL", "LIST"} or "%" in name:
         raise UnsupportedFormatError(f"ElementDataFile = {name}: tqgd reads a .mhd header with one separate data file "
                                      "(.raw/.zraw), or a single .mha file. Re-save the volume that way (e.g. with "
