@@ -60,17 +60,25 @@ def cost_row(name: str, imgsz: int) -> tuple[str, float, float, float]:
     return name, n_params / 1e6, flops, flops_fused
 
 
-def latency_ms(names: list[str], imgsz: int, repeats: int, threads: int, warmup: int = 3) -> dict[str, list[float]]:
-    """Forward times (ms) of fused eval models on one (1, 3, imgsz, imgsz) input, runs interleaved model by model."""
-    models = {n: build(n).fuse(verbose=False) for n in names}
+def latency_ms(names: list[str], imgsz: int, repeats: int, threads: int, warmup: int = 3, batch: int = 1,
+               device: str = "cpu", half: bool = False) -> dict[str, list[float]]:
+    """Forward times (ms) of fused eval models on one (batch, 3, imgsz, imgsz) input, runs interleaved model by model.
+
+    ``device`` "cuda" times on the GPU (synchronised around each pass), in fp16 with ``half``.
+    """
+    dtype = torch.float16 if half else torch.float32
+    models = {n: build(n).fuse(verbose=False).to(device=device, dtype=dtype) for n in names}
     torch.set_num_threads(threads)  # after building: ultralytics resets the thread count when it selects a device
-    x = torch.rand(1, 3, imgsz, imgsz)
+    x = torch.rand(batch, 3, imgsz, imgsz, device=device, dtype=dtype)
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     times: dict[str, list[float]] = {n: [] for n in names}
     with torch.inference_mode():
         for run in range(warmup + repeats):
             for name, model in models.items():
+                sync()
                 start = time.perf_counter()
                 model(x)
+                sync()
                 if run >= warmup:
                     times[name].append((time.perf_counter() - start) * 1e3)
     return times
