@@ -1,0 +1,126 @@
+"""Speed of the scan pipeline: ``tqgd detect`` per stage, DICOM reading, conversion, and detect's peak memory.
+
+Measured on phantom scans of 60 slices of 512 x 512 written as real DICOM series (and MetaImage for the conversion):
+
+- ``tqgd detect`` on one series: the whole command (a subprocess: start-up, imports, model loading included) and, in
+  this process with the same functions ``tqgd detect`` calls, the split per stage: read, heart crop, calcium
+  detection, scoring, writing (detections.json/.csv, overlays, report.png). Medians over ``--repeats``.
+- Reading the series: tqgd's ``read_ct`` against SimpleITK's ``ImageSeriesReader`` on the same files (interleaved
+  repeats; the HU of both are checked to agree).
+- ``tqgd convert orcascore`` on the MetaImage copies: source slices per second and its own per-stage seconds.
+- Peak memory (max RSS of the ``tqgd detect`` process) on a folder holding one scan and on one holding all
+  ``--scans``: when detection streams scan by scan, the two peaks match.
+
+Weights: ``--weights`` / ``--heart-weights``, else the demo's phantom weights (``tqgd demo``), else this script trains
+them first with the demo's settings (about ten minutes on CPU; ``--smoke`` uses the demo's quick settings).
+
+Usage:
+    python benchmarks/pipeline_speed.py --work /tmp/tqgd-pipeline --update
+    python benchmarks/pipeline_speed.py --work /tmp/tqgd-pipeline-smoke --smoke
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import tqgd  # noqa: F401  - before ultralytics: it configures ultralytics (offline) at import
+
+# isort: split
+from bench_common import log, record_line, run_record, update_block
+from pipeline_stages import (
+    PhantomScans,
+    cli_detect,
+    compare_readers,
+    conversion_speed,
+    demo_weights,
+    peak_rss_mib,
+    stage_times,
+    write_scans,
+)
+
+BLOCK_NAME = "pipeline_speed"
+#: Peak-memory growth from one scan to a folder still read as streaming: under one volume, or this share of the peak.
+STREAMING_TOLERANCE = 0.05
+
+
+def fmt_s(values: list[float]) -> str:
+    """Median seconds with the spread of the repeats, e.g. '2.31 s (2.20-2.45)'."""
+    return f"{statistics.median(values):.2f} s ({min(values):.2f}-{max(values):.2f})"
+
+
+def stage_lines(stages: dict[str, list[float]], cli: list[float]) -> list[str]:
+    """Table of per-stage medians and their share of the in-process total, then the CLI total."""
+    total = statistics.median([sum(run) for run in zip(*stages.values(), strict=True)])
+    lines = ["| stage | median (min-max) | share |", "| --- | ---: | ---: |"]
+    for name, values in stages.items():
+        lines.append(f"| {name} | {fmt_s(values)} | {statistics.median(values) / total:.0%} |")
+    lines.append(f"| **in-process total** | {total:.2f} s | 100% |")
+    lines.append(f"| `tqgd detect` command (start-up, imports, model loading included) | {fmt_s(cli)} | |")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> str:
+    """Measure everything, print the block and (with --update) write it into BENCHMARKS.md."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--work", type=Path, required=True, help="working folder (scans, weights, outputs)")
+    parser.add_argument("--weights", type=Path, help="calcium weights (default: the demo's, trained if missing)")
+    parser.add_argument("--heart-weights", type=Path, help="heart weights (default: the demo's)")
+    parser.add_argument("--scans", type=int, default=4, help="phantom scans for conversion and memory (default 4)")
+    parser.add_argument("--slices", type=int, default=60, help="slices per scan (default 60)")
+    parser.add_argument("--repeats", type=int, default=3, help="repeats of each timing (default 3)")
+    parser.add_argument("--batch", type=int, default=16, help="slices per model call in detect (default 16)")
+    parser.add_argument("--device", default="cpu", help="detect device (default cpu)")
+    parser.add_argument("--smoke", action="store_true", help="128 px scans of 8 slices, quick demo weights")
+    parser.add_argument("--update", type=Path, nargs="?", const=Path("BENCHMARKS.md"),
+                        help="write the block into this Markdown file's pipeline_speed block")
+    args = parser.parse_args(argv)
+    work = args.work.expanduser().resolve()
+    record = run_record("pipeline_speed.py")
+    image_size, slices = (128, 8) if args.smoke else (512, args.slices)
+    weights, heart = demo_weights(work, args.weights, args.heart_weights, quick=args.smoke)
+    scans: PhantomScans = write_scans(work / "scans", args.scans, slices, image_size)
+    log(f"stages: {args.repeats} x detect on {scans.dicom[0].name}")
+    stages = stage_times(scans.dicom[0], weights, heart, work / "out", args.repeats, args.batch, args.device)
+    log("tqgd detect command")
+    cli = [cli_detect(scans.dicom[0], weights, heart, work / "cli", args.batch, args.device)
+           for _ in range(args.repeats)]
+    log("DICOM reading: tqgd vs SimpleITK")
+    readers = compare_readers(scans.dicom, args.repeats)
+    log("conversion")
+    conversion = conversion_speed(scans.orcascore, work / "converted", args.repeats)
+    log("peak memory of tqgd detect on 1 and on all scans")
+    one = peak_rss_mib(scans.dicom_root, weights, heart, work / "mem1", args.batch, args.device, only=1)
+    every = peak_rss_mib(scans.dicom_root, weights, heart, work / "mem_all", args.batch, args.device)
+    volume_mib = slices * image_size * image_size * 4 / 2**20
+    lines = [record_line(record), "",
+             (f"Data: {len(scans.dicom)} phantom scans of {slices} slices of {image_size} x {image_size} px as DICOM "
+             f"series (uncompressed) and MetaImage. Weights: {weights} and {heart} (the calcium model "
+             f"{stages['imgsz']} px, {stages['detections']} boxes found, batch {args.batch}, conf 0.25 as `tqgd "
+             f"detect`'s default); device {args.device}."), "",
+             f"`tqgd detect` on one series ({args.repeats} repeats):", "",
+             *stage_lines(stages["stages"], cli), "",
+             (f"Reading one {slices}-slice series (median of {args.repeats} x {len(scans.dicom)} scans, interleaved): "
+             f"tqgd `read_ct` {readers['tqgd']:.3f} s, SimpleITK `ImageSeriesReader` {readers['sitk']:.3f} s "
+             f"(tqgd / SimpleITK = {readers['tqgd'] / readers['sitk']:.2f}x); largest HU difference "
+             f"{readers['max_abs_diff_hu']:g}."), "",
+             (f"`tqgd convert orcascore` of {len(scans.orcascore_cases)} scans ({conversion['slices']} slices): "
+              f"{conversion['slices_per_s']:.1f} source slices/s (median of {args.repeats}); seconds by stage "
+              + ", ".join(f"{k} {v:.2f}" for k, v in conversion["stages"].items()) + "."), "",
+             (f"Peak memory (max RSS) of `tqgd detect`: one scan {one:.0f} MiB, a folder of {len(scans.dicom)} scans "
+              f"{every:.0f} MiB (one volume in float32 HU: {volume_mib:.0f} MiB): "
+              + ("it streams scan by scan." if every - one < max(volume_mib, STREAMING_TOLERANCE * one) else
+                 "it grows with the number of scans."))]
+    block = "\n".join(lines)
+    print(block)
+    if args.update:
+        update_block(BLOCK_NAME, block, args.update)
+    return block
+
+
+if __name__ == "__main__":
+    started = time.perf_counter()
+    main()
+    log(f"done in {(time.perf_counter() - started) / 60:.1f} min")
