@@ -92,9 +92,9 @@ def speed_table(names: list[str], args: argparse.Namespace) -> tuple[list[str], 
     columns = []
     for device, half in devices:
         tag = "CPU" if device == "cpu" else f"GPU {'fp16' if half else 'fp32'}"
-        for batch, repeats in ((1, args.repeats), (16, args.repeats_batch16)):
+        for batch, repeats, warmup in ((1, args.repeats, 3), (16, args.repeats_batch16, 1)):
             log(f"latency {tag}, batch {batch}: {len(names)} models x {repeats} runs")
-            times = latency_ms(names, args.imgsz, repeats, args.threads, batch=batch, device=device, half=half)
+            times = latency_ms(names, args.imgsz, repeats, args.threads, warmup, batch, device, half)
             columns.append(f"{tag} b{batch} (ms)")
             for name in names:
                 medians[name][columns[-1]] = statistics.median(times[name])
@@ -149,10 +149,10 @@ def main(argv: list[str] | None = None) -> str:
     record = run_record("model_speed.py")
     names = args.models or model_names(args.scale)
     rows, _ = speed_table(names, args)
-    note = (f"Medians; {args.imgsz}x{args.imgsz} input, {args.threads} torch thread(s) on CPU; latency {args.repeats}"
-            f" (batch 1) and {args.repeats_batch16} (batch 16) interleaved runs after 3 warm-up runs, fused eval "
-            f"models; training step: train mode, ultralytics' v8 detection loss on {BOXES_PER_IMAGE} small boxes per "
-            f"image, SGD, {args.train_repeats} interleaved steps after 2 warm-up steps; epoch = step x "
+    note = (f"Medians; {args.imgsz}x{args.imgsz} input, {args.threads} torch thread(s) on CPU; latency: "
+            f"{args.repeats} interleaved runs after 3 warm-up runs (batch 1), {args.repeats_batch16} after 1 "
+            f"(batch 16), fused eval models; training step: train mode, ultralytics' v8 detection loss on "
+            f"{BOXES_PER_IMAGE} small boxes per image, SGD, {args.train_repeats} interleaved steps after 2 warm-up steps; epoch = step x "
             f"ceil({args.epoch_images} / {args.train_batch}) (data loading and augmentation not included). "
             f"In brackets: ratio to {names[0]} (YOLOv5*B) in the same run.")
     block = "\n".join([record_line(record), "", *rows, "", note])
