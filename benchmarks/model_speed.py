@@ -149,11 +149,11 @@ def main(argv: list[str] | None = None) -> str:
     record = run_record("model_speed.py")
     names = args.models or model_names(args.scale)
     rows, _ = speed_table(names, args)
-    note = (f"Medians; {args.imgsz}x{args.imgsz} input, {args.threads} torch thread(s) on CPU; latency: "
-            f"{args.repeats} interleaved runs after 3 warm-up runs (batch 1), {args.repeats_batch16} after 1 "
-            f"(batch 16), fused eval models; training step: train mode, ultralytics' v8 detection loss on "
-            f"{BOXES_PER_IMAGE} small boxes per image, SGD, {args.train_repeats} interleaved steps after 2 warm-up steps; "
-            f"epoch = step x ceil({args.epoch_images} / {args.train_batch}) (data loading and augmentation not included). "
+    note = (f"Medians; {args.imgsz}x{args.imgsz} input, {args.threads} torch thread(s) on CPU. Latency: fused eval "
+            f"models, {args.repeats} interleaved runs after 3 warm-up runs (batch 1), {args.repeats_batch16} after 1 "
+            f"(batch 16). Training step: train mode, ultralytics' v8 detection loss on {BOXES_PER_IMAGE} small boxes "
+            f"per image, SGD, {args.train_repeats} interleaved steps after 2 warm-up steps; epoch = step x "
+            f"ceil({args.epoch_images} / {args.train_batch}), data loading and augmentation not included. "
             f"In brackets: ratio to {names[0]} (YOLOv5*B) in the same run.")
     block = "\n".join([record_line(record), "", *rows, "", note])
     print(block)
