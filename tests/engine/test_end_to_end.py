@@ -82,7 +82,8 @@ def test_detections_land_on_the_same_voxels_as_in_the_crop(pipeline) -> None:
     result = load_detections(pipeline["root"] / "detect" / "detections.json")
     volume = read_ct(pipeline["dicom"])
     assert result.shape_zyx == volume.shape and result.series_uid == volume.meta.series_uid
-    x0, y0, x1, y1 = result.heart_roi_xyxy
+    x0, y0, x1, y1 = (int(v) for v in result.heart_roi_xyxy)  # whole pixels, read back as numbers
+    assert (x0, y0, x1, y1) == tuple(result.heart_roi_xyxy)
     assert (x0, y0) != (0, 0) and (x1, y1) != volume.shape[:0:-1]  # a real crop, not the whole slice
     detector = load_slice_detector(pipeline["weights"])
     with_boxes = [s for s in result.slices if s.detections]

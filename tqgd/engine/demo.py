@@ -49,6 +49,10 @@ class DemoSettings:
     55 epochs (lr 0.002 or 0.004), 0.06 at 320 px / 30 epochs and 0.09 at 320 px / batch 8 / 30 epochs: on CPU, more
     optimizer steps beat larger images. AdamW with one warm-up epoch replaces the paper's SGD recipe, which needs its
     200 epochs; the paper's recipe is what ``tqgd train`` uses.
+
+    The calcium dataset uses the ``calcium`` window (-200..800 HU) rather than the paper's -1200..1800 HU clip, which
+    puts 130 HU at grey 113 next to soft tissue at 105: with the same schedule, validation mAP50 went from 0.23 to 0.28
+    and the test patient's most confident box on a true lesion from 0.017 to 0.24. The heart dataset keeps ``paper``.
     """
 
     patients: int = 8
@@ -62,6 +66,7 @@ class DemoSettings:
     heart_conf: float = 0.25
     heart_options: dict[str, Any] = field(default_factory=lambda: {"val": False, "workers": 0, "amp": False})
     folds: int = 4
+    window: str = "calcium"
     epochs: int = 40
     imgsz: int = 256
     batch: int = 4
@@ -196,8 +201,8 @@ def run_demo(out: str | Path, settings: DemoSettings = DemoSettings(),
     with _timed(result, "convert", hooks, "convert the phantom to a heart-cropped calcium dataset"):
         cropper = HeartCropper(heart_weights, HeartCropSettings(conf=settings.heart_conf), device=settings.device)
         dataset = convert_orcascore(out / "phantom", out / "dataset",
-                                    OrcaConvertOptions(folds=min(settings.folds, settings.patients),
-                                                       seed=settings.seed), crop=cropper).out
+                                    OrcaConvertOptions(window=settings.window, folds=min(settings.folds,
+                                                       settings.patients), seed=settings.seed), crop=cropper).out
     with _timed(result, "calcium_train", hooks, "train TQGDNet-n"), hooks.training("calcium epochs") as cbs:
         run = train(dataset / "orcascore.yaml", "tqgdnet-n", epochs=settings.epochs, imgsz=settings.imgsz,
                     batch=settings.batch, device=settings.device, project=out / "runs", name="calcium",
