@@ -27,7 +27,7 @@ def test_the_training_batch_feeds_ultralytics_loss_and_a_step_changes_the_weight
     model.args = get_cfg()
     before = [p.detach().clone() for p in model.parameters()]
     loss, _ = model.loss(batch)
-    assert torch.isfinite(loss).all() and float(loss.sum()) > 0
+    assert torch.isfinite(loss).all() and float(loss.detach().sum()) > 0
     loss.sum().backward()
     torch.optim.SGD(model.parameters(), lr=0.01).step()
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
