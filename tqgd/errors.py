@@ -28,6 +28,10 @@ class SeriesError(ScanReadError):
     """A DICOM folder is not one consistent series: several series, mixed sizes/orientations, duplicate slices."""
 
 
+class HeartNotFoundError(ScanReadError):
+    """The heart detector found the heart on too few slices of a scan to crop it safely."""
+
+
 class UnsupportedFormatError(ScanReadError):
     """A recognised file whose encoding tqgd cannot decode (unknown compression, unsupported layout)."""
 

@@ -28,16 +28,12 @@ from typing import Any
 import numpy as np
 
 from tqgd.data.volume import CTVolume
-from tqgd.errors import ConfigError, ScanReadError
+from tqgd.errors import ConfigError, HeartNotFoundError
 
 #: A heart box as pixel edges (x0, y0, x1, y1) and its confidence.
 ScoredBox = tuple[tuple[float, float, float, float], float]
 #: Called as progress(slices_done, slices_total) while the heart detector runs.
 HeartProgress = Callable[[int, int], None]
-
-
-class HeartNotFoundError(ScanReadError):
-    """The heart detector found the heart on too few slices of a scan to crop it safely."""
 
 
 @dataclass(frozen=True)
