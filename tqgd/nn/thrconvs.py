@@ -11,6 +11,13 @@ back-projection is nearest-neighbour upsampling by ``s`` followed by a stride-1 
 (the "same-resolution" reading) all three convolutions keep H x W and X2 is projected back to X's c1 channels.
 Each Conv is ultralytics' Conv (conv + BN + SiLU), so ``fuse()`` folds the BNs.
 
+Speed: upsampling and then convolving at full resolution (16 -> 3 channels, 3x3 at 256 x 256 for a 512 px input) is a
+shape CPU convolution kernels handle poorly: it took a quarter of TQGDNet-n's CPU forward. For an odd ``k2``, Eq. 2 is
+computed in the exactly equivalent sub-pixel form (``upsampled_conv``): every output pixel of a nearest-upsampled
+input reads a fixed set of low-resolution pixels, so the same kernel, re-arranged into ``s*s`` phase kernels, runs as
+one convolution at X1's resolution followed by a pixel shuffle. Same parameters (checkpoints unchanged), same sums in
+another order (results equal to float rounding), same FLOP count for ultralytics' THOP counter.
+
 Padding: a ``k``-kernel, stride-``s`` convolution here pads ``k - s`` in total, so H/s comes out exactly for any H
 divisible by s (DBPN's 6/2/2, 8/4/2 and 12/8/2 kernel/stride/pad triples are of this form, and so is YOLOv5's 6x6
 s2 p2 stem). When ``k - s`` is odd (e.g. the paper's 8x8 at stride 1) the padding is asymmetric (ZeroPad2d).
@@ -24,8 +31,12 @@ and 512 px they would cost more than the rest of the nano model (docs/models.md 
 
 from __future__ import annotations
 
+import functools
+
 import torch
+import torch.nn.functional as F
 from torch import nn
+from torch.func import functional_call
 from ultralytics.nn.modules import Conv
 
 from tqgd.errors import ConfigError
@@ -41,6 +52,40 @@ def projection_conv(c1: int, c2: int, k: int, s: int) -> nn.Module:
         return Conv(c1, c2, k, s, p=total // 2)
     before, after = total // 2, total - total // 2
     return nn.Sequential(nn.ZeroPad2d((before, after, before, after)), Conv(c1, c2, k, s, p=0))
+
+
+@functools.lru_cache(maxsize=32)
+def phase_taps(stride: int, kernel: int) -> torch.Tensor:
+    """(stride, kernel, kernel) 0/1 map for nearest upsampling by ``stride`` then a ``kernel`` conv padded (k-1)/2.
+
+    ``taps[a, d, u] = 1`` when output phase ``a`` (position ``stride * i + a``) reads, through kernel tap ``u``, the
+    low-resolution pixel ``i + d - (kernel - 1) // 2``; offsets stay within the same padding at low resolution.
+    """
+    pad = (kernel - 1) // 2
+    taps = torch.zeros(stride, kernel, kernel)
+    for a in range(stride):
+        for u in range(kernel):
+            taps[a, (a + u - pad) // stride + pad, u] = 1.0
+    return taps
+
+
+def upsampled_conv(x: torch.Tensor, conv: nn.Conv2d, stride: int) -> torch.Tensor:
+    """``conv(upsample_nearest(x, stride))`` computed at x's resolution: (B, c_in, h, w) -> (B, c_out, s*h, s*w).
+
+    The kernel is re-arranged into ``stride**2`` phase kernels ((c_out * s * s, c_in, k, k), channel order as
+    ``pixel_shuffle`` expects) and run through ``conv`` itself (``functional_call``), so hooks such as THOP's FLOP
+    counter see a convolution with the same number of multiply-adds as the full-resolution one; while tracing for
+    export, where that call is refused, the same convolution runs as ``F.conv2d``.
+    """
+    weight, bias = conv.weight, conv.bias
+    c_out, c_in, k, _ = weight.shape
+    taps = phase_taps(stride, k).to(weight)
+    phases = torch.einsum("adu,bev,ocuv->oabcde", taps, taps, weight).reshape(c_out * stride * stride, c_in, k, k)
+    bias = bias.repeat_interleave(stride * stride) if bias is not None else None
+    if torch.jit.is_tracing():  # ONNX / TorchScript export: the stateless call is refused, and no one counts FLOPs
+        return F.pixel_shuffle(F.conv2d(x, phases, bias, conv.stride, conv.padding), stride)
+    params = {"weight": phases} if bias is None else {"weight": phases, "bias": bias}
+    return F.pixel_shuffle(functional_call(conv, params, (x,)), stride)
 
 
 def _thrconvs_rule(spec: RowSpec) -> tuple[list, int]:
@@ -69,8 +114,14 @@ class ThrConvs(nn.Module):
         self.cv2 = projection_conv(c2, c1, k2, 1)
         self.cv3 = projection_conv(c1, c2, k3, s)
 
+    def back_project(self, x1: torch.Tensor) -> torch.Tensor:
+        """Eq. 2, X2 = Conv(up(X1)): in the sub-pixel form when cv2 is one Conv with an odd kernel (module docstring)."""
+        if self.stride == 1 or not isinstance(self.cv2, Conv):  # even k2: asymmetric ZeroPad2d, computed as written
+            return self.cv2(self.up(x1))
+        y = upsampled_conv(x1, self.cv2.conv, self.stride)
+        return self.cv2.act(self.cv2.bn(y) if hasattr(self.cv2, "bn") else y)  # fuse() folds bn into conv
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """X3 = Conv(X - Conv(up(Conv(X)))) + Conv(X)."""
         x1 = self.cv1(x)
-        x2 = self.cv2(self.up(x1))
-        return self.cv3(x - x2) + x1
+        return self.cv3(x - self.back_project(x1)) + x1
