@@ -127,7 +127,7 @@ def test_folder_of_scans_goes_on_past_a_bad_one_and_fails_at_the_end(scans, monk
     (folder / "c_broken.mhd").write_text("ObjectType = Image\nNDims = 3\n")
     (folder / "notes.txt").write_text("not a scan")
     code, out, err = run_tqgd(monkeypatch, capsys, "detect", folder, "--weights", scans["weights"], "--out",
-                              tmp_path / "out", "--conf", LOW_CONF)
+                              tmp_path / "out", "--conf", LOW_CONF, "--include-identifiers")  # summary with sources
     assert code == 1
     assert "1 of 3 scans failed" in err and "c_broken.mhd" in err
     series_uid = read_ct(scans["dicom"]).meta.series_uid

@@ -113,9 +113,6 @@ def test_score_writes_no_identifiers_unless_asked(doe_john, monkeypatch, capsys,
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="tqgd detect still writes source paths: tqgd/engine/detect.py builds "
-                   "DetectionResult(source=str(meta.source)) and tqgd/engine/detect_run.py writes summary.json rows "
-                   "with str(outcome.source); both carry the DOE_JOHN folder name (detect is being changed by its owner)")
 def test_detect_writes_no_identifiers(doe_john, monkeypatch, capsys, tmp_path) -> None:
     """One scan and a folder of scans (summary included); untrained weights at a low threshold still give boxes."""
     import shutil
@@ -137,3 +134,7 @@ def test_detect_writes_no_identifiers(doe_john, monkeypatch, capsys, tmp_path) -
                               "0.001", "--device", "cpu")
     assert code == 0, err
     assert any(several.rglob("detections.json")) and leaks(several, out, err) == []
+    asked = tmp_path / "asked"
+    code, _, err = run_tqgd(monkeypatch, capsys, "detect", scans, "--weights", weights, "--out", asked, "--conf",
+                            "0.001", "--device", "cpu", "--include-identifiers")
+    assert code == 0 and "content summary.json: DOE" in leaks(asked), err

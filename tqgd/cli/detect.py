@@ -28,7 +28,7 @@ def _print_summary(console, outcomes) -> None:
     for column in ("scan", "status", "boxes", "Agatston", "risk"):
         table.add_column(column)
     for o in outcomes:
-        table.add_row(str(o.source.name), "ok" if o.error is None else "[red]failed[/red]", str(o.detections),
+        table.add_row(o.name, "ok" if o.error is None else "[red]failed[/red]", str(o.detections),
                       f"{o.score.agatston:.1f}" if o.score is not None else "-",
                       o.score.risk.label if o.score is not None else "-")
     console.print(table)
@@ -53,6 +53,9 @@ def detect(
                                    help="SeriesInstanceUID to read when the DICOM folder holds several series."),
     trust_weights: bool = typer.Option(False, "--trust-weights",
                                        help="Load the weights with full pickle (only for files you trust)."),
+    include_identifiers: bool = typer.Option(False, "--include-identifiers",
+                                             help="Also write source paths and the patient's name and IDs into the "
+                                                  "outputs (left out by default)."),
 ) -> None:
     """Detect coronary calcium: heart crop, boxes per slice, detections.json/.csv, overlays and the calcium score.
 
@@ -71,7 +74,7 @@ def detect(
     from tqgd.engine.detect_run import default_weights, failed_summary, make_setup, run_detect
 
     console = Console()
-    options = DetectOptions(conf=conf, batch=batch)
+    options = DetectOptions(conf=conf, batch=batch, include_identifiers=include_identifiers)
     if weights is None:
         weights, demo_heart = default_weights()
         heart_weights = heart_weights or demo_heart

@@ -32,10 +32,12 @@ SliceProgress = Callable[[int, int], None]
 
 @dataclass(frozen=True)
 class DetectOptions:
-    """Calcium detection settings: keep boxes with ``conf`` or more; ``batch`` slices per model call."""
+    """Calcium detection settings: keep boxes with ``conf`` or more; ``batch`` slices per model call;
+    ``include_identifiers`` writes source paths and patient identifiers into the outputs (left out by default)."""
 
     conf: float = 0.25
     batch: int = 16
+    include_identifiers: bool = False
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.conf < 1.0:
@@ -113,7 +115,8 @@ def detect_volume(volume: CTVolume, detector: SliceDetector, roi: HeartROI | Non
         if progress is not None:
             progress(stop, depth)
     meta = volume.meta
-    return DetectionResult(source=str(meta.source), shape_zyx=volume.shape, spacing_mm=volume.spacing_mm,
+    source = str(meta.source) if options.include_identifiers else None  # folders are often named after the patient
+    return DetectionResult(source=source, shape_zyx=volume.shape, spacing_mm=volume.spacing_mm,
                            origin_mm=volume.origin_mm, direction=volume.direction.flatten().tolist(), slices=slices,
                            series_uid=meta.series_uid, study_uid=meta.study_uid, scan_id=meta.scan_id,
                            heart_roi_xyxy=roi.xyxy if roi is not None else None,

@@ -131,7 +131,7 @@ def write_outputs(volume, result: DetectionResult, setup: DetectSetup, out: Path
     write_overlays(volume, setup.detector.windowing, result, out / OVERLAY_DIR)
     if volume.meta.has_hu:
         outcome.score = score_detections(volume, result, detections_path=out / "detections.json")
-        write_json(out / "score.json", outcome.score.to_dict())
+        write_json(out / "score.json", outcome.score.to_dict(include_identifiers=setup.options.include_identifiers))
         write_report_png(outcome.score, volume, out / "report.png")
     else:
         outcome.notes.append("no Hounsfield units (2D image export): no calcium score; score the CT itself")
@@ -200,13 +200,17 @@ def run_detect(source: Path, out: Path, setup: DetectSetup,
         if on_scan is not None:
             on_scan(outcome)
     if several:
-        write_json(out / "summary.json", {"source": str(source), "scans": [summary_row(o) for o in outcomes]})
+        paths = setup.options.include_identifiers  # source paths may name patients: only when asked for
+        write_json(out / "summary.json", {**({"source": str(source)} if paths else {}),
+                                          "scans": [summary_row(o, paths) for o in outcomes]})
     return outcomes
 
 
-def summary_row(outcome: ScanOutcome) -> dict[str, Any]:
-    """One scan in summary.json: source, output folder, status, boxes, Agatston and risk (when scored)."""
-    return {"source": str(outcome.source), "output": str(outcome.out) if outcome.out else None,
+def summary_row(outcome: ScanOutcome, include_source: bool = False) -> dict[str, Any]:
+    """One scan in summary.json: its name (output folder), source path (when asked for), status, boxes, Agatston
+    and risk (when scored)."""
+    return {"scan": outcome.name, **({"source": str(outcome.source)} if include_source else {}),
+            "output": str(outcome.out) if outcome.out else None,
             "ok": outcome.error is None, "error": outcome.error, "detections": outcome.detections,
             "agatston": outcome.score.agatston if outcome.score is not None else None,
             "risk_category": outcome.score.risk.label if outcome.score is not None else None}
