@@ -18,6 +18,7 @@ import pytest
 import tqgd.io
 from tests.data.orca_synthetic import write_orcascore_folder
 from tests.reliability import mounts
+from tests.reliability.checkpoints import save_tqgd_checkpoint
 from tqgd.cli import main
 from tqgd.data.convert.orcascore import OrcaConvertOptions, convert_orcascore
 from tqgd.errors import OutputError
@@ -156,12 +157,14 @@ def test_real_read_only_output_folders(src, tmp_path, monkeypatch, capsys) -> No
         mask = src / "Reference standard" / "TRV1P1R.mhd"
         code, _, err = run_tqgd(monkeypatch, capsys, "score", image, "--mask", mask, "--out", ro / "score")
         assert code == 1 and "Read-only file system" in err and "Traceback" not in err, err
+        weights = save_tqgd_checkpoint(tmp_path / "w.pt")
+        code, out, err = run_tqgd(monkeypatch, capsys, "detect", src / "Images", "--weights", weights, "--out",
+                                  ro / "detect", "--device", "cpu")
+        assert code == 1 and "Read-only file system" in err and "scans failed" not in err, out + err
 
 
 def test_train_and_val_into_a_read_only_project_fail_with_a_named_error(tmp_path, monkeypatch, capsys) -> None:
     """ultralytics stopped with a bare OSError traceback when it could not create the run folder."""
-    from tests.reliability.checkpoints import save_tqgd_checkpoint
-
     mounts.require_mounting(tmp_path)
     src = write_orcascore_folder(tmp_path / "src", patients=3, slices=4, size=64)
     data = convert_orcascore(src, tmp_path / "ds", OrcaConvertOptions(folds=2, negatives="all")).out / "orcascore.yaml"

@@ -24,7 +24,7 @@ from tqgd.engine.detect import DetectOptions, choose_crop, detect_volume
 from tqgd.engine.detect_model import SliceDetector, load_slice_detector
 from tqgd.engine.heart_crop import HeartCropper
 from tqgd.errors import CheckpointError, ConfigError, OutputError, ScanReadError, TQGDError
-from tqgd.io import write_json, write_text
+from tqgd.io import check_writable, write_json, write_text
 
 CSV_COLUMNS = ("slice_index", "class_id", "class_name", "confidence", "x0_px", "y0_px", "x1_px", "y1_px",
                "centre_x_mm", "centre_y_mm", "centre_z_mm")
@@ -179,6 +179,7 @@ def run_detect(source: Path, out: Path, setup: DetectSetup,
     failed). With several scans, ``OUT/summary.json`` lists them.
     """
     check_output(source, out)
+    check_writable(out)  # a read-only or full --out fails now, not after every scan was read and detected
     scans, several = find_scans(source)
     if several and series_uid:
         raise ConfigError("--series-uid picks one series of a DICOM folder, but SOURCE is a folder of several scans; "
