@@ -19,8 +19,8 @@ POSITION_TOLERANCE_MM = 1e-3
 
 
 def read_summary(path: str) -> dict[str, Any]:
-    """``read_ct(path)`` as plain data: HU (Z, Y, X), spacing (z, y, x), and the patient position (x, y, z) of
-    every voxel corner of the index grid's 8 corners, which pins down origin, direction and slice order at once."""
+    """``read_ct(path)`` as plain data: HU (Z, Y, X), spacing (z, y, x), and the patient position (x, y, z) of the
+    centres of the volume's 8 corner voxels, which pins down origin, direction and slice order at once."""
     from tqgd.data.readers import read_ct
 
     volume = read_ct(path)
