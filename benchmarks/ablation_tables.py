@@ -157,19 +157,20 @@ def data_line(dataset: str, converted: Path) -> str:
 def report(results: dict, datasets: dict[str, Path], schedule: dict, record: dict, minutes: float) -> str:
     """The BENCHMARKS.md block: how it ran, the data, Table 2 and 3 layouts, size buckets and module effects."""
     cpu = schedule["device"] == "cpu"
+    schedule_line = (f"Schedule ({schedule['name']}): {schedule['epochs']} epochs, {schedule['imgsz']} px, batch "
+                     f"{schedule['batch']} (nominal batch {schedule['nbs']}), {schedule['optimizer']} lr "
+                     f"{schedule['lr0']} with {schedule['warmup_epochs']:g} warm-up epoch(s), device "
+                     f"{schedule['device']}; otherwise the paper's recipe (from scratch, mosaic, flips, HSV, "
+                     "translation), every model the same; scored on the held-out fold with the last epoch's weights.")
     lines = [record_line(record) + f" This invocation: {minutes:.0f} min (finished runs are reused).", "",
-             f"Schedule ({schedule['name']}): {schedule['epochs']} epochs, {schedule['imgsz']} px, batch "
-             f"{schedule['batch']}, {schedule['optimizer']} lr {schedule['lr0']} with {schedule['warmup_epochs']:g} warm-up "
-             f"epoch(s), mosaic {schedule['mosaic']:g}, device {schedule['device']}; the paper's recipe otherwise (from "
-             "scratch, flips, HSV, translation), every model the same; validated on the held-out fold with the last epoch's weights.", "",
-             *[f"- {data_line(name, path)}." for name, path in datasets.items()],
+             schedule_line, "", *[f"- {data_line(name, path)}." for name, path in datasets.items()],
              "- Heart crop: the phantom's ground-truth heart boxes + 10 mm (an oracle heart detector, not tqgd's).",
-             "- min/epoch: a run's training wall time (set-up and ultralytics' closing validation included) / epochs, "
-             "two trainings sharing the cores.", ""]
+             ("- min/epoch: a run's training wall time (set-up and ultralytics' closing validation included) / epochs, "
+              "two trainings sharing the cores."), ""]
     if cpu:
-        lines += ["**CPU-schedule numbers.** No GPU was lent to this task, so the paper's 200-epoch schedule was not "
-                  "run; these short-schedule numbers on synthetic data compare the configs with each other, not with "
-                  "the paper's absolute values.", ""]
+        lines += [("**CPU-schedule numbers.** No GPU was lent to this task, so the paper's 200-epoch schedule was not "
+                   "run; these short-schedule numbers on synthetic data compare the configs with each other, not with "
+                   "the paper's absolute values."), ""]
     for dataset in datasets:
         found = results.get(dataset, {})
         paper = PAPER[PAPER_DATASET[dataset]]
