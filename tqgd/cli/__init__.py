@@ -33,18 +33,18 @@ def _root(version: bool = typer.Option(False, "--version", help="Print the tqgd 
 
 #: Stage modules, in the order ``tqgd --help`` lists them; each exposes ``register(app)``.
 STAGES: tuple[str, ...] = (
-    "tqgd.cli.info",
-    "tqgd.cli.inspect",
-    "tqgd.cli.score",
-    "tqgd.cli.convert",
+    "tqgd.cli.demo",
     "tqgd.cli.phantom",
+    "tqgd.cli.inspect",
+    "tqgd.cli.convert",
+    "tqgd.cli.heart",
     "tqgd.cli.train",
     "tqgd.cli.val",
     "tqgd.cli.cv",
-    "tqgd.cli.baseline",
-    "tqgd.cli.heart",
     "tqgd.cli.detect",
-    "tqgd.cli.demo",
+    "tqgd.cli.score",
+    "tqgd.cli.baseline",
+    "tqgd.cli.info",
 )
 
 
