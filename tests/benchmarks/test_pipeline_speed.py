@@ -62,3 +62,13 @@ def test_stage_times_and_peak_memory_with_real_weights(scans, tmp_path) -> None:
     assert 100 < one < 8000 and 100 < both < 8000, "MiB of a real tqgd process"
     assert len(list(Path(tmp_path / "mem2").glob("*/detections.json"))) == 2
     assert len(list(Path(tmp_path / "mem1").glob("*/detections.json"))) == 1
+
+    from pipeline_speed import main
+
+    doc = tmp_path / "BENCHMARKS.md"
+    doc.write_text("<!-- pipeline_speed:begin -->\n<!-- pipeline_speed:end -->\n")
+    block = main(["--work", str(tmp_path / "bench"), "--smoke", "--weights", str(weights), "--scans", "2",
+                  "--repeats", "1", "--batch", "4", "--update", str(doc)])
+    assert block in doc.read_text()
+    assert "| **in-process total** |" in block and "one slice per model call" in block
+    assert "2 phantom scans of 8 slices of 128 x 128 px" in block and ("streams" in block or "grows" in block)
