@@ -20,28 +20,27 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import os
-import platform
-import subprocess
-import sys
 from pathlib import Path
 
 import tqgd  # noqa: F401  - before ultralytics: it configures ultralytics (offline) at import
 
 # isort: split
-import torch
+from bench_common import log, run_record, update_block
 
-from tqgd.baselines.mask_eval import BaselineResult, evaluate_box_predictions, evaluate_mask_predictions
+from tqgd.baselines.mask_eval import (
+    BaselineResult,
+    evaluate_box_predictions,
+    evaluate_mask_predictions,
+)
 from tqgd.baselines.roi import phantom_heart_crop
 from tqgd.baselines.table import box_table, mask_table
 from tqgd.baselines.threshold import ThresholdOptions, run_threshold_baseline
 from tqgd.baselines.unet import UNetConfig, predict_unet
 from tqgd.errors import ConfigError
-from tqgd.io import write_json, write_text
+from tqgd.io import write_json
 
-DOCS_BEGIN, DOCS_END = "<!-- baselines_table:begin -->", "<!-- baselines_table:end -->"
+BLOCK_NAME = "baselines_table"
 #: The two detectors: (row name, tqgd model config name).
 DETECTORS = (("YOLOv5*B (yolov5b-panet-n)", "yolov5b-panet-n"), ("TQGDNet-n", "tqgdnet-n"))
 #: Detector optimiser for a CPU-sized schedule: the one ``tqgd demo`` measured (``tqgd.engine.demo.DemoSettings``).
@@ -51,10 +50,6 @@ DETECTORS = (("YOLOv5*B (yolov5b-panet-n)", "yolov5b-panet-n"), ("TQGDNet-n", "t
 #: and TQGDNet-n found nothing after 30 epochs (mAP50 0.000; YOLOv5*B-n 0.054).
 DETECTOR_CPU_OPTIONS = {"optimizer": "AdamW", "lr0": 0.002, "warmup_epochs": 1.0, "amp": False}
 
-
-def log(message: str) -> None:
-    """Progress on stderr with a timestamp (the run takes most of an hour)."""
-    print(f"[{datetime.datetime.now():%H:%M:%S}] {message}", file=sys.stderr, flush=True)
 
 
 def make_dataset(work: Path, patients: int, seed: int, image_size: int, folds: int) -> Path:
@@ -118,18 +113,6 @@ def run_detector(model: str, dataset: Path, work: Path, fold: int, schedule: dic
     return result.save_dir / "predictions.json", float(last_epoch[1])  # ultralytics' cumulative "time" column
 
 
-def git_commit() -> str:
-    """HEAD's short hash, with '+local changes' when the working tree differs from it."""
-    root = Path(__file__).resolve().parent.parent
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
-                              check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return f"{head}{' + local changes' if dirty else ''}"
-
 
 def report(rows: list[BaselineResult], prior_rows: list[BaselineResult], kinds: list[str], context: dict) -> str:
     """The Markdown block for docs/baselines.md."""
@@ -167,15 +150,6 @@ def report(rows: list[BaselineResult], prior_rows: list[BaselineResult], kinds: 
     return "\n".join(lines)
 
 
-def update_docs(path: Path, block: str) -> None:
-    """Replace the text between the baselines_table markers in ``path`` (atomic write)."""
-    text = path.read_text(encoding="utf-8")
-    if DOCS_BEGIN not in text or DOCS_END not in text:
-        raise ConfigError(f"no '{DOCS_BEGIN}' ... '{DOCS_END}' block to replace; add the two markers first", path)
-    head, rest = text.split(DOCS_BEGIN, 1)
-    _, tail = rest.split(DOCS_END, 1)
-    write_text(path, f"{head}{DOCS_BEGIN}\n{block}\n{DOCS_END}{tail}")
-
 
 def main() -> None:
     """Run every stage and print (and optionally write into the docs) the tables."""
@@ -212,18 +186,14 @@ def main() -> None:
     for result in prior:
         result.method = f"{result.method} + prior"
     kinds = ["classical", "segmentation", "detection", "detection"]
-    context = {"command": "python benchmarks/baselines_table.py " + " ".join(sys.argv[1:]),
-               "date": datetime.date.today().isoformat(), "commit": git_commit(),
-               "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU core(s) (shared), "
-                          f"torch {torch.__version__}, Python {platform.python_version()}",
-               "dataset": str(dataset), "patients": args.patients,
+    context = {**run_record("baselines_table.py"), "dataset": str(dataset), "patients": args.patients,
                "image_size": args.image_size, "fold": args.fold, "folds": args.folds, **schedule, "seconds": seconds}
     block = report(rows, prior, kinds, context)
     write_json(work / "baselines.json", {"context": context, "rows": [r.to_dict() for r in rows],
                                          "with_prior": [r.to_dict() for r in prior]})
     print(block)
     if args.update_docs:
-        update_docs(args.update_docs, block)
+        update_block(BLOCK_NAME, block, args.update_docs)
 
 
 if __name__ == "__main__":

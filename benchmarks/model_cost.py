@@ -24,12 +24,11 @@ import tqgd  # noqa: F401  - before ultralytics: it configures ultralytics (offl
 
 # isort: split
 import torch
+from bench_common import update_block
 from torch import nn
 from ultralytics.nn.tasks import DetectionModel
 from ultralytics.utils.torch_utils import model_info
 
-from tqgd.errors import ConfigError
-from tqgd.io import write_text
 from tqgd.nn import TQGDDetectionModel
 from tqgd.nn.model_cfg import shipped_configs
 
@@ -39,7 +38,7 @@ CONFIG_ORDER = ("yolov5b-fpn", "yolov5b-panet", "yolov5b-qf", "yolov5b-gd", "yol
 #: Reference models, built by ultralytics itself from its own YAMLs.
 ULTRALYTICS_REFERENCES = ("yolov5n", "yolov8n")
 NUM_CLASSES = 1
-DOCS_BEGIN, DOCS_END = "<!-- model_cost:begin -->", "<!-- model_cost:end -->"
+BLOCK_NAME = "model_cost"
 
 
 def build(name: str) -> nn.Module:
@@ -113,15 +112,6 @@ def latency_table(names: list[str], imgsz: int, repeats: int, threads: int) -> s
     return "\n".join(lines)
 
 
-def update_docs(path: Path, block: str) -> None:
-    """Replace the text between the model_cost markers in ``path`` (atomic write)."""
-    text = path.read_text(encoding="utf-8")
-    if DOCS_BEGIN not in text or DOCS_END not in text:
-        raise ConfigError(f"no '{DOCS_BEGIN}' ... '{DOCS_END}' block to replace; add the two markers first", path)
-    head, rest = text.split(DOCS_BEGIN, 1)
-    _, tail = rest.split(DOCS_END, 1)
-    write_text(path, f"{head}{DOCS_BEGIN}\n{block}\n{DOCS_END}{tail}")
-
 
 def main() -> None:
     """Print (and optionally write into the docs) the cost and latency tables."""
@@ -144,7 +134,7 @@ def main() -> None:
         block += "\n\nCPU forward latency:\n\n" + latency
     print(block)
     if args.update_docs:
-        update_docs(args.update_docs, block)
+        update_block(BLOCK_NAME, block, args.update_docs)
 
 
 if __name__ == "__main__":
