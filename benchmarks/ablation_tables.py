@@ -73,11 +73,12 @@ EFFECTS = (("ThrConvs on YOLOv5*B", "thrconvs-panet", "yolov5b-panet"),
 
 
 def mean_sd(values: list[float]) -> str:
-    """'0.812 +- 0.034' (sample SD; one value: no spread), or an em dash for no values."""
+    """'0.812 ± 0.034' (sample SD), '0.812' for one value (no spread to show), an em dash for no values."""
     if not values:
         return "—"
-    spread = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.fmean(values):.3f} ± {spread:.3f}"
+    if len(values) == 1:
+        return f"{values[0]:.3f}"
+    return f"{statistics.fmean(values):.3f} ± {statistics.stdev(values):.3f}"
 
 
 def metric_values(runs: list[dict], key: str) -> list[float]:
