@@ -53,6 +53,10 @@ class DemoSettings:
     The calcium dataset uses the ``calcium`` window (-200..800 HU) rather than the paper's -1200..1800 HU clip, which
     puts 130 HU at grey 113 next to soft tissue at 105: with the same schedule, validation mAP50 went from 0.23 to 0.28
     and the test patient's most confident box on a true lesion from 0.017 to 0.24. The heart dataset keeps ``paper``.
+
+    Both trainings step the optimiser once per batch (ultralytics' ``nbs`` = batch; its default of 64 accumulates
+    16 batches of 4, about 3 optimiser steps an epoch here): validation mAP50 went from 0.28 to 0.54 and the test
+    patient's detected Agatston score from 20 to 189 (true 202), measured with everything else as above.
     """
 
     patients: int = 8
@@ -195,7 +199,7 @@ def run_demo(out: str | Path, settings: DemoSettings = DemoSettings(),
     with _timed(result, "heart_train", hooks, "train the heart detector"), hooks.training("heart epochs") as cbs:
         heart_run = train_heart(heart_data.yaml, epochs=settings.heart_epochs, imgsz=settings.heart_imgsz,
                                 batch=settings.heart_batch, device=settings.device, project=out / "runs", name="heart",
-                                options=settings.heart_options, callbacks=cbs)
+                                options={"nbs": settings.heart_batch, **settings.heart_options}, callbacks=cbs)
     weights = out / "weights"
     heart_weights = mark_phantom_weights(heart_run.best, weights / "heart.pt")
     with _timed(result, "convert", hooks, "convert the phantom to a heart-cropped calcium dataset"):
@@ -206,7 +210,7 @@ def run_demo(out: str | Path, settings: DemoSettings = DemoSettings(),
     with _timed(result, "calcium_train", hooks, "train TQGDNet-n"), hooks.training("calcium epochs") as cbs:
         run = train(dataset / "orcascore.yaml", "tqgdnet-n", epochs=settings.epochs, imgsz=settings.imgsz,
                     batch=settings.batch, device=settings.device, project=out / "runs", name="calcium",
-                    options=settings.calcium_options, callbacks=cbs)
+                    options={"nbs": settings.batch, **settings.calcium_options}, callbacks=cbs)
     calcium_weights = mark_phantom_weights(run.best, weights / "calcium.pt")
     with _timed(result, "validate", hooks, "validate on the held-out fold"):
         result.val_metrics = validate(calcium_weights, dataset / "orcascore.yaml", imgsz=settings.imgsz,
