@@ -27,3 +27,19 @@ def write_tiny_yolo_dataset(root: Path, n_train: int = 4, n_val: int = 2, size: 
     data.write_text(yaml.safe_dump({"path": str(root.resolve()), "train": "images/train", "val": "images/val",
                                     "names": {0: "calcium"}}))
     return data
+
+
+def run_tqgd(monkeypatch, capsys, *args: object) -> tuple[int, str, str]:
+    """Run ``tqgd ARGS`` as the console script does (200 columns wide); return (exit code, stdout, stderr)."""
+    import sys
+
+    import pytest
+
+    from tqgd.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["tqgd", *map(str, args)])
+    monkeypatch.setenv("COLUMNS", "200")
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    out, err = capsys.readouterr()
+    return int(exit_info.value.code or 0), out, err

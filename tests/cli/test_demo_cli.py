@@ -3,23 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
 
 import tqgd  # noqa: F401  (configures ultralytics before anything imports it)
-from tqgd.cli import main
+from tests.helpers import run_tqgd
 from tqgd.detections import load_detections
-
-
-def run_tqgd(monkeypatch, capsys, *args) -> tuple[int, str, str]:
-    """Run ``tqgd ARGS`` as the console script does; return (exit code, stdout, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["tqgd", *map(str, args)])
-    monkeypatch.setenv("COLUMNS", "200")
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    out, err = capsys.readouterr()
-    return int(exit_info.value.code or 0), out, err
 
 
 @pytest.mark.slow

@@ -9,13 +9,12 @@ from __future__ import annotations
 import csv
 import json
 import shutil
-import sys
 
 import cv2
 import pytest
 
 import tqgd  # noqa: F401  (configures ultralytics before anything imports it)
-from tqgd.cli import main
+from tests.helpers import run_tqgd
 from tqgd.data.convert.orcascore import OrcaConvertOptions, convert_orcascore
 from tqgd.data.phantom.layout import write_phantom_set
 from tqgd.data.readers import read_ct
@@ -24,16 +23,6 @@ from tqgd.data.writers import write_nifti
 from tqgd.detections import load_detections
 
 LOW_CONF = "0.001"
-
-
-def run_tqgd(monkeypatch, capsys, *args) -> tuple[int, str, str]:
-    """Run ``tqgd ARGS`` as the console script does; return (exit code, stdout, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["tqgd", *map(str, args)])
-    monkeypatch.setenv("COLUMNS", "200")
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    out, err = capsys.readouterr()
-    return int(exit_info.value.code or 0), out, err
 
 
 @pytest.fixture(scope="module")

@@ -13,18 +13,8 @@ import pydicom.data
 import pytest
 
 from tests.data.conftest import ct_volume
-from tqgd.cli import main
+from tests.helpers import run_tqgd
 from tqgd.data.writers import write_dicom_series
-
-
-def run_tqgd(monkeypatch, capsys, *args: object) -> tuple[int, str, str]:
-    """Run ``tqgd ARGS`` as the console script does; return (exit code, stdout, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["tqgd", *map(str, args)])
-    monkeypatch.setenv("COLUMNS", "200")
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    out, err = capsys.readouterr()
-    return int(exit_info.value.code or 0), out, err
 
 
 @pytest.fixture

@@ -4,23 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 
 import pytest
 
-from tqgd.cli import main
+from tests.helpers import run_tqgd
 from tqgd.data.orcascore import discover_cases
 from tqgd.data.readers import read_ct
-
-
-def run_tqgd(monkeypatch, capsys, *args: object) -> tuple[int, str, str]:
-    """Run ``tqgd ARGS`` as the console script does; return (exit code, stdout, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["tqgd", *map(str, args)])
-    monkeypatch.setenv("COLUMNS", "200")
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    out, err = capsys.readouterr()
-    return int(exit_info.value.code or 0), out, err
 
 
 def test_help_has_an_example(monkeypatch, capsys):

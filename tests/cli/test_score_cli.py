@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import cv2
 import numpy as np
 import pytest
 
+from tests.helpers import run_tqgd
 from tests.scoring.builders import (
     boxes_from_labels,
     detection_result,
@@ -17,20 +17,9 @@ from tests.scoring.builders import (
     write_mhd,
     write_orcascore_case,
 )
-from tqgd.cli import main
 from tqgd.detections import save_detections
 
 EXPECTED_AGATSTON = 57.0  # three_lesion_case: A 24 + B 9 + C 24 (see tests/scoring/test_report.py)
-
-
-def run_tqgd(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    """Run ``tqgd ARGS`` as the console script does; return (exit code, stdout, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["tqgd", *map(str, args)])
-    monkeypatch.setenv("COLUMNS", "200")
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    out, err = capsys.readouterr()
-    return int(exit_info.value.code or 0), out, err
 
 
 @pytest.fixture()

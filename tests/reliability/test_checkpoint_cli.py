@@ -4,24 +4,19 @@ offending global and the opt-in, and the payload never runs; --trust-weights / T
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.data.orca_synthetic import write_orcascore_folder
-from tests.reliability.checkpoints import MarkerPayload, foreign_object, save_tqgd_checkpoint, with_extra
-from tqgd.cli import main
+from tests.helpers import run_tqgd
+from tests.reliability.checkpoints import (
+    MarkerPayload,
+    foreign_object,
+    save_tqgd_checkpoint,
+    with_extra,
+)
 from tqgd.engine.weights import TRUST_WEIGHTS_ENV
-
-
-def run_tqgd(monkeypatch, capsys, *args) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["tqgd", *map(str, args)])
-    monkeypatch.setenv("COLUMNS", "200")
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    out, err = capsys.readouterr()
-    return int(exit_info.value.code or 0), out, err
 
 
 @pytest.fixture(scope="module")

@@ -4,24 +4,13 @@ DICOM series, an MR series), and exits non-zero only at the end, with a summary.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pydicom
-import pytest
 
+from tests.helpers import run_tqgd
 from tests.reliability.checkpoints import save_tqgd_checkpoint
-from tqgd.cli import main
-
-
-def run_tqgd(monkeypatch, capsys, *args) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["tqgd", *map(str, args)])
-    monkeypatch.setenv("COLUMNS", "200")
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    out, err = capsys.readouterr()
-    return int(exit_info.value.code or 0), out, err
 
 
 def _series(folder: Path, seed: str) -> list[Path]:

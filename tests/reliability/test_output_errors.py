@@ -9,7 +9,6 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
-import sys
 from pathlib import Path
 
 import cv2
@@ -17,9 +16,9 @@ import pytest
 
 import tqgd.io
 from tests.data.orca_synthetic import write_orcascore_folder
+from tests.helpers import run_tqgd
 from tests.reliability import mounts
 from tests.reliability.checkpoints import save_tqgd_checkpoint
-from tqgd.cli import main
 from tqgd.data.convert.orcascore import OrcaConvertOptions, convert_orcascore
 from tqgd.errors import OutputError
 
@@ -39,14 +38,6 @@ def assert_nothing_half_written(out: Path) -> None:
     assert leftovers == []
     for image in out.glob("images/*.png"):
         assert cv2.imread(str(image), cv2.IMREAD_UNCHANGED) is not None, image
-
-
-def run_tqgd(monkeypatch, capsys, *args) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["tqgd", *map(str, args)])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    out, err = capsys.readouterr()
-    return int(exit_info.value.code or 0), out, err
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ unless --include-identifiers asks for them (which shows the check can fail)."""
 from __future__ import annotations
 
 import json
-import sys
 import zlib
 from pathlib import Path
 
@@ -13,20 +12,10 @@ import numpy as np
 import pydicom
 import pytest
 
-from tqgd.cli import main
+from tests.helpers import run_tqgd
 
 TOKENS = (b"DOE", b"JOHN", b"19500101", b"JD1950")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def run_tqgd(monkeypatch, capsys, *args) -> tuple[int, str, str]:
-    """``tqgd ARGS`` as the console script runs it: (exit code, stdout, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["tqgd", *map(str, args)])
-    monkeypatch.setenv("COLUMNS", "200")
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    out, err = capsys.readouterr()
-    return int(exit_info.value.code or 0), out, err
 
 
 def _png_text(data: bytes) -> bytes:
