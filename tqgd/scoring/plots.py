@@ -30,11 +30,21 @@ def _pyplot():
     return plt
 
 
+def _save_png(fig, path: str | Path) -> Path:
+    """Lay out ``fig``, write it as PNG atomically (temp file, then rename) and close it."""
+    from tqgd.io import atomic_path
+
+    fig.tight_layout()
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    _pyplot().close(fig)
+    return path
+
+
 def write_bland_altman_png(reference: Sequence[float], predicted: Sequence[float], path: str | Path,
                            labels: Sequence[str] | None = None, quantity: str = "Agatston score") -> Path:
     """Plot (mean of the pair, predicted - reference) per patient with bias and 95% limits; write atomically."""
-    from tqgd.io import atomic_path
-
     plt = _pyplot()
     reference = np.asarray(reference, dtype=np.float64)
     predicted = np.asarray(predicted, dtype=np.float64)
@@ -59,19 +69,12 @@ def write_bland_altman_png(reference: Sequence[float], predicted: Sequence[float
     ax.set_title(f"Bland-Altman: {quantity} (n = {stats.n})")
     ax.legend(loc="best", fontsize=8)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
-    return path
+    return _save_png(fig, path)
 
 
 def write_confusion_png(matrix: np.ndarray, category_labels: Sequence[str], path: str | Path,
                         kappa: float | None = None) -> Path:
     """Heat map of the risk-category confusion matrix (rows reference, columns predicted); write atomically."""
-    from tqgd.io import atomic_path
-
     plt = _pyplot()
     matrix = np.asarray(matrix)
     fig, ax = plt.subplots(figsize=(6.5, 5.5), dpi=100)
@@ -86,9 +89,4 @@ def write_confusion_png(matrix: np.ndarray, category_labels: Sequence[str], path
     ax.set_ylabel("reference risk category")
     kappa_text = "undefined" if kappa is None else f"{kappa:.3f}"
     ax.set_title(f"Risk categories (linear weighted kappa {kappa_text})")
-    fig.tight_layout()
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
-    return path
+    return _save_png(fig, path)
