@@ -13,17 +13,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import tqgd.cli
 from tests.baselines.phantom_data import write_phantom_datasets
 from tqgd.errors import ConfigError, LabelError
 
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def app():
-    tqgd.cli._register()
-    return tqgd.cli.app
 
 
 @pytest.fixture(scope="module")

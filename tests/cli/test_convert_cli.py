@@ -14,17 +14,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-import tqgd.cli
 from tests.data.orca_synthetic import write_orcascore_folder
 from tqgd.errors import ConfigError
 
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def app():
-    tqgd.cli._register()
-    return tqgd.cli.app
 
 
 @pytest.fixture(scope="module")

@@ -24,12 +24,6 @@ from tqgd.errors import TQGDError
 runner = CliRunner()
 
 
-@pytest.fixture(scope="module")
-def app():
-    tqgd.cli._register()
-    return tqgd.cli.app
-
-
 @pytest.fixture
 def dataset(tmp_path: Path) -> Path:
     """4 patients x 3 images with large boxes (non-zero COCO metrics after one epoch), converted with 2 folds."""

@@ -13,18 +13,11 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-import tqgd.cli
 from tests.engine.trainval_data import write_phantom_dataset
 from tqgd.engine.run_record import RUN_RECORD, preprocess_info
 from tqgd.errors import ConfigError, DatasetError
 
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def app():
-    tqgd.cli._register()
-    return tqgd.cli.app
 
 
 @pytest.fixture(scope="module")

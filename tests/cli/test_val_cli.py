@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-import tqgd.cli
 from tests.engine.trainval_data import write_phantom_dataset
 from tqgd.engine.train import train
 from tqgd.errors import CheckpointError, ConfigError, DatasetError
@@ -18,12 +17,6 @@ runner = CliRunner()
 #: ultralytics vs pycocotools on the same predictions; measured gaps were <= 0.01 when boxes lie inside the image
 #: (tests/engine/test_val_coco_eval.py). A 2-epoch model scores near 0 on both, so this run checks the plumbing.
 AGREEMENT_TOLERANCE = 0.02
-
-
-@pytest.fixture(scope="module")
-def app():
-    tqgd.cli._register()
-    return tqgd.cli.app
 
 
 @pytest.fixture(scope="module")
