@@ -69,6 +69,13 @@ def orcascore(
     write_masks: bool = typer.Option(False, "--masks",
                                      help="Also write each image's reference labels as masks/<stem>.png (cropped like "
                                           "the image), for segmentation baselines."),
+    context: int = typer.Option(1, "--context",
+                                help="Slices per image: 1, or 3 for 2.5D (slices z-1, z, z+1 as the three channels; "
+                                     "needs a one-window --window such as calcium)."),
+    crop_size: str = typer.Option(None, "--crop-size",
+                                  help="Cut a fixed square of N native pixels around each scan's ROI (multiple of 32) "
+                                       "instead of the ROI itself; 'auto' = the largest ROI rounded up to 32. Train "
+                                       "with --imgsz N (tqgd train reads it from the dataset)."),
     heart_weights: Path = typer.Option(None, "--heart-weights", exists=True, dir_okay=False,
                                        help="Heart detector weights (tqgd heart train): crop every scan to its heart "
                                             "ROI as tqgd detect does, and record the crop for detection."),
@@ -91,7 +98,8 @@ def orcascore(
     from tqgd.data.orcascore import discover_cases
 
     options = OrcaConvertOptions(window=window, classes=classes.value, folds=folds, seed=seed, negatives=negatives,
-                                 connectivity=connectivity, min_area_px=min_area, masks=write_masks)
+                                 connectivity=connectivity, min_area_px=min_area, masks=write_masks,
+                                 context=context, crop_size=crop_size)
     crop = None
     if heart_weights is not None:
         from tqgd.engine.heart_crop import HeartCropper

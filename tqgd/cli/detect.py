@@ -53,6 +53,9 @@ def detect(
                                    help="SeriesInstanceUID to read when the DICOM folder holds several series."),
     trust_weights: bool = typer.Option(False, "--trust-weights",
                                        help="Load the weights with full pickle (only for files you trust)."),
+    physics_filter: bool = typer.Option(True, "--physics-filter/--no-physics-filter",
+                                        help="Drop boxes that hold no voxel at or above 130 HU (they cannot be "
+                                             "calcium); the count dropped is reported and recorded."),
     include_identifiers: bool = typer.Option(False, "--include-identifiers",
                                              help="Also write source paths and the patient's name and IDs into the "
                                                   "outputs (left out by default)."),
@@ -74,7 +77,8 @@ def detect(
     from tqgd.engine.detect_run import default_weights, failed_summary, make_setup, run_detect
 
     console = Console()
-    options = DetectOptions(conf=conf, batch=batch, include_identifiers=include_identifiers)
+    options = DetectOptions(conf=conf, batch=batch, include_identifiers=include_identifiers,
+                            physics_filter=physics_filter)
     if weights is None:
         weights, demo_heart = default_weights()
         heart_weights = heart_weights or demo_heart

@@ -1,7 +1,11 @@
 """One scan -> calcium detections in full-slice pixels and patient millimetres (``detect_volume``).
 
-Slices are windowed as the calcium model was trained (``detect_model``), cut to the scan's heart ROI (or kept whole),
-and sent through the model in batches, one call per batch; only one batch of windowed slices exists at a time.
+Slices become model images exactly as the training slices did (``tqgd.data.model_input`` with the ``InputSpec`` recorded
+in the weights: window, 2.5D context, fixed native-pixel crop around the heart ROI), and go through the model in
+batches, one call per batch; only one batch of images exists at a time.
+
+Physics filter (on by default, ``DetectOptions.physics_filter``): a box that holds no voxel at or above the calcium
+threshold (130 HU) cannot be calcium and is dropped; the result records how many were dropped.
 Boxes come back in crop pixels and are shifted by the crop offset to full-slice pixel edges (``crop_to_full``),
 then mapped to patient millimetres with ``CTVolume.index_to_patient`` (``box_patient_mm``): pixel edge ``x`` is
 continuous index ``x - 0.5``, as ``tqgd.detections`` defines.
@@ -22,7 +26,8 @@ import numpy as np
 
 from tqgd.data.volume import CTVolume
 from tqgd.detections import Detection, DetectionResult, SliceDetections
-from tqgd.engine.detect_model import SliceDetector, model_pixels, predict
+from tqgd.data.model_input import crop_box, cut, slice_images
+from tqgd.engine.detect_model import SliceDetector, model_pixels, predict, to_bgr
 from tqgd.engine.heart_crop import HeartCropper, HeartCropSettings, HeartROI
 from tqgd.errors import CheckpointError, ConfigError
 
@@ -33,11 +38,14 @@ SliceProgress = Callable[[int, int], None]
 @dataclass(frozen=True)
 class DetectOptions:
     """Calcium detection settings: keep boxes with ``conf`` or more; ``batch`` slices per model call;
-    ``include_identifiers`` writes source paths and patient identifiers into the outputs (left out by default)."""
+    ``include_identifiers`` writes source paths and patient identifiers into the outputs (left out by default);
+    ``physics_filter`` drops boxes without a voxel >= ``physics_threshold_hu`` (scans with HU only)."""
 
     conf: float = 0.25
     batch: int = 16
     include_identifiers: bool = False
+    physics_filter: bool = True
+    physics_threshold_hu: float = 130.0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.conf < 1.0:
@@ -96,20 +104,46 @@ def choose_crop(detector: SliceDetector, heart_weights: str | Path | None, devic
     return HeartCropper(recorded, settings, device, trust), [note]
 
 
+def holds_calcium(hu_slice: np.ndarray, rows: np.ndarray, threshold_hu: float) -> np.ndarray:
+    """Per box row (full-slice pixel edges), whether any pixel it touches is >= ``threshold_hu``: bool (N,)."""
+    keep = np.zeros(len(rows), dtype=bool)
+    for i, (x0, y0, x1, y1) in enumerate(rows[:, :4]):
+        region = hu_slice[int(np.floor(y0)):int(np.ceil(y1)), int(np.floor(x0)):int(np.ceil(x1))]
+        keep[i] = bool(region.size) and float(region.max()) >= threshold_hu
+    return keep
+
+
+def _images(volume: CTVolume, detector: SliceDetector, z_range: range, box: tuple[int, int, int, int]
+            ) -> list[np.ndarray]:
+    """Model images (BGR) of slices ``z_range`` cut to ``box``, built as the training slices were."""
+    if volume.meta.has_hu:
+        return to_bgr(slice_images(volume.hu, z_range, box, detector.input_spec))
+    grey = cut(volume.hu, z_range, box, pad=0.0)  # a 2D export is used as exported (no HU, no neighbours)
+    return model_pixels(grey, detector.windowing, False, volume.meta.source)
+
+
 def detect_volume(volume: CTVolume, detector: SliceDetector, roi: HeartROI | None, options: DetectOptions,
                   progress: SliceProgress | None = None) -> DetectionResult:
     """Detect calcium on every slice of ``volume`` inside ``roi`` (whole slices when None); see the module docstring."""
     depth, height, width = volume.shape
-    x0, y0, x1, y1 = roi.xyxy if roi is not None else (0, 0, width, height)
+    spec = detector.input_spec
+    x0, y0, x1, y1 = crop_box(roi.xyxy if roi is not None else (0, 0, width, height), (height, width), spec.crop_size)
+    imgsz = (x1 - x0) if spec.crop_size else None
+    physics = options.physics_filter and volume.meta.has_hu
+    dropped = 0
     slices: list[SliceDetections] = []
     for start in range(0, depth, options.batch):
         stop = min(start + options.batch, depth)
-        images = model_pixels(volume.hu[start:stop, y0:y1, x0:x1], detector.windowing, volume.meta.has_hu,
-                              volume.meta.source)
-        for z, rows in zip(range(start, stop), predict(detector, images, options.conf), strict=True):
+        images = _images(volume, detector, range(start, stop), (x0, y0, x1, y1))
+        for z, rows in zip(range(start, stop), predict(detector, images, options.conf, imgsz), strict=True):
             full = crop_to_full(rows, (x0, y0))
             full[:, [0, 2]] = full[:, [0, 2]].clip(0, width)
             full[:, [1, 3]] = full[:, [1, 3]].clip(0, height)
+            full = full[(full[:, 2] > full[:, 0]) & (full[:, 3] > full[:, 1])]  # boxes wholly in the padding
+            if physics and len(full):
+                keep = holds_calcium(volume.hu[z], full, options.physics_threshold_hu)
+                dropped += int((~keep).sum())
+                full = full[keep]
             if len(full):
                 slices.append(SliceDetections(z, [_detection(volume, z, row, detector.names) for row in full]))
         if progress is not None:
@@ -121,7 +155,10 @@ def detect_volume(volume: CTVolume, detector: SliceDetector, roi: HeartROI | Non
                            series_uid=meta.series_uid, study_uid=meta.study_uid, scan_id=meta.scan_id,
                            heart_roi_xyxy=roi.xyxy if roi is not None else None,
                            model={**detector.describe(), "conf": options.conf,
-                                  "heart_crop": roi.to_json() if roi is not None else None})
+                                  "heart_crop": roi.to_json() if roi is not None else None,
+                                  "model_crop_xyxy": [x0, y0, x1, y1],
+                                  "physics_filter": {"threshold_hu": options.physics_threshold_hu,
+                                                     "dropped_boxes": dropped} if physics else None})
 
 
 def _detection(volume: CTVolume, z: int, row: np.ndarray, names: dict[int, str]) -> Detection:

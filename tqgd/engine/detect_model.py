@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from tqgd.data.model_input import InputSpec
 from tqgd.data.windowing import DEFAULT_WINDOW, MAX_PIXEL_VALUE, Windowing, apply_window, parse_window
 from tqgd.errors import CheckpointError, ScanReadError, TQGDError
 
@@ -41,6 +42,11 @@ class SliceDetector:
     device: str | None = None
     training_data: str | None = None
     notes: list[str] = field(default_factory=list)
+    input_spec: InputSpec | None = None
+
+    def __post_init__(self) -> None:
+        if self.input_spec is None:
+            self.input_spec = InputSpec(self.windowing)
 
     @property
     def phantom_trained(self) -> bool:
@@ -51,6 +57,7 @@ class SliceDetector:
         """JSON-ready summary for output records (weights path, window, image size, classes)."""
         return {"weights": str(self.weights), "training_data": self.training_data,
                 "window": self.windowing.to_json(), "window_source": self.window_source, "imgsz": self.imgsz,
+                "input": self.input_spec.to_json() if self.input_spec else None,
                 "names": {int(k): v for k, v in self.names.items()}}
 
 
@@ -70,9 +77,11 @@ def load_slice_detector(weights: str | Path, device: str | None = None, imgsz: i
     model = load_weights(weights, trust)
     preprocess = preprocess_info(weights, trust)
     notes = []
-    if preprocess.get("window"):
+    spec = None
+    if preprocess.get("window") or preprocess.get("input"):
         try:
-            windowing, source = Windowing.from_json(preprocess["window"]), "weights"
+            spec, source = InputSpec.from_record(preprocess), "weights"
+            windowing = spec.windowing
         except TQGDError as exc:
             raise CheckpointError(f"the window recorded in these weights is unreadable ({exc})", weights) from exc
     else:
@@ -86,7 +95,7 @@ def load_slice_detector(weights: str | Path, device: str | None = None, imgsz: i
     training_data = checkpoint.get(TRAINING_DATA_KEY) if isinstance(checkpoint, dict) else None
     return SliceDetector(weights=weights, model=model, windowing=windowing, window_source=source, imgsz=int(size),
                          names=names, preprocess=preprocess, device=device,
-                         training_data=str(training_data) if training_data else None, notes=notes)
+                         training_data=str(training_data) if training_data else None, notes=notes, input_spec=spec)
 
 
 def _trained_imgsz(model: Any) -> int | None:
@@ -120,17 +129,25 @@ def model_pixels(values: np.ndarray, windowing: Windowing, has_hu: bool, source:
     A one-window spec gives grey images repeated in 3 channels (as ultralytics reads a grey PNG); three windows
     give RGB images, reversed to BGR (as OpenCV reads the training PNGs).
     """
-    pixels = window_pixels(values, windowing, has_hu, source)
-    if pixels.ndim == 3:  # (B, H, W) grey
+    return to_bgr(window_pixels(values, windowing, has_hu, source))
+
+
+def to_bgr(pixels: np.ndarray) -> list[np.ndarray]:
+    """Model images uint8 (B, H, W) grey or (B, H, W, 3) RGB -> B images (H, W, 3) in ultralytics' BGR order."""
+    if pixels.ndim == 3:
         return [np.repeat(p[..., None], 3, axis=2) for p in pixels]
     return [np.ascontiguousarray(p[..., ::-1]) for p in pixels]
 
 
-def predict(detector: SliceDetector, images: Sequence[np.ndarray], conf: float) -> list[np.ndarray]:
-    """Run one batch: images (H, W, 3) BGR uint8 -> per image an (N, 6) array of ``PREDICTION_COLUMNS``."""
+def predict(detector: SliceDetector, images: Sequence[np.ndarray], conf: float, imgsz: int | None = None
+            ) -> list[np.ndarray]:
+    """Run one batch: images (H, W, 3) BGR uint8 -> per image an (N, 6) array of ``PREDICTION_COLUMNS``.
+
+    ``imgsz`` overrides the trained size (native-pixel crops are predicted at their own size).
+    """
     if not images:
         return []
-    results = detector.model.predict(list(images), imgsz=detector.imgsz, conf=conf, device=detector.device,
+    results = detector.model.predict(list(images), imgsz=imgsz or detector.imgsz, conf=conf, device=detector.device,
                                      verbose=False, batch=len(images))
     out = []
     for result in results:

@@ -155,6 +155,10 @@ def detect_scan(path: Path, out: Path, setup: DetectSetup, used: set[str], sever
     if setup.cropper is not None:
         result.model["heart_crop"]["heart_model"] = setup.cropper.detector.describe()
     result.model["notes"] = list(setup.notes)
+    physics = result.model.get("physics_filter")
+    if physics is not None:
+        outcome.notes.append(f"physics filter: dropped {physics['dropped_boxes']} boxes without a voxel >= "
+                             f"{physics['threshold_hu']:g} HU (--no-physics-filter keeps them)")
     outcome.result = result
     write_outputs(volume, result, setup, outcome.out, outcome)
     return outcome

@@ -131,6 +131,15 @@ def _finish(model: Any) -> TrainResult:
                        metrics={k: float(v) for k, v in metrics.items()}, args=dict(vars(trainer.args)))
 
 
+def dataset_crop_size(data_yaml: str | Path) -> int | None:
+    """The fixed native-pixel crop a tqgd dataset was cut to (its convert.json), the image size to train it at."""
+    from tqgd.engine.run_record import dataset_preprocess
+
+    record = dataset_preprocess(data_yaml) or {}
+    crop = (record.get("input") or {}).get("crop_size") if isinstance(record.get("input"), dict) else None
+    return int(crop) if crop else None
+
+
 def training_args(data: Path, model: str | Path, epochs: int | None = None, imgsz: int | None = None,
                   batch: int | None = None, device: str | None = None, project: str | Path | None = None,
                   name: str | None = None, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -183,6 +192,7 @@ def train(data: str | Path | None = None, model: str | Path = "tqgdnet-n", *, ep
     spec = check_data_yaml(data)
     check_writable(Path(project or DEFAULT_PROJECT))  # ultralytics would stop with a bare OSError
     loaded, trainer_class = load_model(model, trust)
+    imgsz = imgsz or dataset_crop_size(spec.yaml_path)
     args = training_args(spec.yaml_path, model, epochs, imgsz, batch, device, project, name, options)
     add_callbacks(loaded, callbacks)
     with checkpoint_loading(trust):  # ultralytics' own loads (pretrained weights, best.pt at the end)

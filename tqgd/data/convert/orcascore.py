@@ -2,7 +2,7 @@
 
 Layout of OUT (every path below is relative to OUT):
 
-    images/<ID>_z012.png         one slice, HU windowed to 8 bits (grey, or RGB for 3-window specs)
+    images/<ID>_z012.png         one slice, HU windowed to 8 bits (grey, or RGB for 3-window or 2.5D specs)
     labels/<ID>_z012.txt         YOLO boxes, normalised to the (cropped) image
     masks/<ID>_z012.png          (with ``masks=True``) the reference labels of that slice, cropped like the image
     voc/<ID>_z012.xml            the same boxes as Pascal VOC
@@ -15,7 +15,9 @@ Layout of OUT (every path below is relative to OUT):
 Boxes come from ``tqgd.data.boxes`` (3D lesions, one box per 2D piece of a lesion on a slice). Every slice
 with a box becomes an image, plus negatives as asked (``slices.py``). A crop hook (e.g. the heart
 detector) may return one (x0, y0, x1, y1) ROI per scan: images are cut to it, boxes are clipped to it and
-given relative to it, and the offset goes into the manifest. The per-image files are written first and the
+given relative to it, and the offset goes into the manifest. With ``crop_size`` the cut is a fixed square at native
+pixel size around that ROI, and with ``context=3`` each image holds slices z-1, z, z+1 (``tqgd.data.model_input``, the
+same code ``tqgd detect`` uses). The per-image files are written first and the
 manifest, YAMLs and ``convert.json`` last, so a killed run re-run ends identical to an uninterrupted one.
 """
 
@@ -35,10 +37,11 @@ from tqgd.data.convert.output import prepare_output, remove_stale
 from tqgd.data.convert.slices import choose_negatives, parse_negatives, slice_stem
 from tqgd.data.convert.writer import MASKS_DIR, DatasetWriter
 from tqgd.data.folds import make_patient_folds, validation_fold_of
+from tqgd.data.model_input import InputSpec, auto_crop_size, crop_box, slice_images
 from tqgd.data.formats.coco import write_coco
 from tqgd.data.orcascore import ARTERY_LABELS, OrcaCase, discover_cases
 from tqgd.data.volume import CTVolume
-from tqgd.data.windowing import Windowing, apply_window, parse_window
+from tqgd.data.windowing import parse_window
 from tqgd.errors import ConfigError, DatasetError, LabelError
 
 #: Given a scan, the region to keep as pixel edges (x0, y0, x1, y1), or None for the whole slice.
@@ -59,6 +62,8 @@ class OrcaConvertOptions:
 
     ``masks`` also writes each image's reference label slice (0 background, 1 LAD, 2 LCX, 3 RCA) as
     ``masks/<stem>.png``, cropped exactly like the image, for segmentation baselines and mask metrics.
+    ``context`` 3 makes 2.5D images (slices z-1, z, z+1 as channels, one window); ``crop_size`` cuts a fixed square
+    of that many native pixels around the ROI, ``"auto"`` the largest ROI of the dataset rounded up to 32 px.
     """
 
     window: str = "paper"
@@ -69,6 +74,8 @@ class OrcaConvertOptions:
     connectivity: int = 6
     min_area_px: int = 1
     masks: bool = False
+    context: int = 1
+    crop_size: int | str | None = None
 
 
 @dataclass
@@ -107,6 +114,27 @@ def _crop_roi(crop: CropHook | None, volume: CTVolume, case_id: str) -> tuple[in
     return x0, y0, x1, y1
 
 
+def _input_spec(options: OrcaConvertOptions, rois: dict[str, tuple[int, int, int, int]]) -> InputSpec:
+    """The model input of this conversion; ``rois`` (every case's ROI) sizes an ``auto`` crop."""
+    crop = options.crop_size
+    if isinstance(crop, str):
+        if crop.strip().lower() != "auto":
+            try:
+                crop = int(crop)
+            except ValueError as exc:
+                raise ConfigError(f"crop size must be a whole number of pixels or 'auto', got {crop!r}") from exc
+        else:
+            crop = auto_crop_size(list(rois.values()))
+    return InputSpec(parse_window(options.window), context=options.context, crop_size=crop)
+
+
+def _case_rois(cases: list[OrcaCase], crop: CropHook | None) -> dict[str, tuple[int, int, int, int]]:
+    """Every case's ROI (read once, before any image is written), for sizing an ``auto`` crop."""
+    from tqgd.data.readers import read_ct
+
+    return {case.case_id: _crop_roi(crop, read_ct(case.image), case.case_id) for case in cases}
+
+
 def _read_case(case: OrcaCase) -> tuple[CTVolume, object]:
     from tqgd.data.readers import read_ct
 
@@ -119,8 +147,9 @@ def _read_case(case: OrcaCase) -> tuple[CTVolume, object]:
 
 
 def _convert_case(case: OrcaCase, src: Path, writer: DatasetWriter, options: OrcaConvertOptions,
-                  windowing: Windowing, negative_ratio: float | None, crop: CropHook | None,
-                  report: ConversionReport, progress: ProgressFn | None) -> int:
+                  spec: InputSpec, negative_ratio: float | None, crop: CropHook | None,
+                  report: ConversionReport, progress: ProgressFn | None,
+                  roi: tuple[int, int, int, int] | None = None) -> int:
     """Write one patient's slices; returns its number of positive (boxed) images."""
     seconds = report.seconds
     start = time.perf_counter()
@@ -129,7 +158,8 @@ def _convert_case(case: OrcaCase, src: Path, writer: DatasetWriter, options: Orc
     start = time.perf_counter()
     class_of_value, _ = CLASS_SCHEMES[options.classes]
     boxes = mask_to_boxes(labels, options.connectivity, options.min_area_px, class_of_value, source=case.reference)
-    x0, y0, x1, y1 = _crop_roi(crop, volume, case.case_id)
+    roi = roi or _crop_roi(crop, volume, case.case_id)
+    x0, y0, x1, y1 = crop_box(roi, volume.shape[1:], spec.crop_size)
     kept: list[Box] = [b for b in (box.in_crop(x0, y0, x1, y1) for box in boxes) if b is not None]
     report.boxes_outside_crop += len(boxes) - len(kept)
     by_slice = boxes_by_slice(kept)
@@ -138,7 +168,7 @@ def _convert_case(case: OrcaCase, src: Path, writer: DatasetWriter, options: Orc
     selected = sorted([*by_slice, *negatives])
     seconds["boxes"] += time.perf_counter() - start
     start = time.perf_counter()
-    pixels = apply_window(volume.hu[selected, y0:y1, x0:x1], windowing)
+    pixels = slice_images(volume.hu, selected, (x0, y0, x1, y1), spec)
     seconds["window"] += time.perf_counter() - start
     if progress:
         progress(case.case_id, 0, len(selected))
@@ -148,7 +178,7 @@ def _convert_case(case: OrcaCase, src: Path, writer: DatasetWriter, options: Orc
         writer.add_pixels(stem, pixels[i], by_slice.get(z, []), patient=case.case_id, slice_index=z, crop_xy=(x0, y0),
                           source=source, mask=mask)
         if options.masks:
-            writer.add_mask(stem, labels[z, y0:y1, x0:x1])
+            writer.add_mask(stem, _mask_crop(labels[z], (x0, y0, x1, y1)))
         if progress:
             progress(case.case_id, i + 1, len(selected))
     report.source_slices += volume.shape[0]
@@ -159,12 +189,26 @@ def _convert_case(case: OrcaCase, src: Path, writer: DatasetWriter, options: Orc
     return len(by_slice)
 
 
+def _mask_crop(labels: object, box: tuple[int, int, int, int]):
+    """Reference labels of one slice cut like its image (zeros where the box reaches past the slice)."""
+    import numpy as np
+
+    x0, y0, x1, y1 = box
+    region = labels[y0:y1, x0:x1]
+    out = np.zeros((y1 - y0, x1 - x0), dtype=region.dtype)
+    out[:region.shape[0], :region.shape[1]] = region
+    return out
+
+
 def _check_options(options: OrcaConvertOptions, n_cases: int) -> None:
     if options.classes not in CLASS_SCHEMES:
         raise ConfigError(f"classes must be one of {sorted(CLASS_SCHEMES)}, got {options.classes!r}")
     if not 2 <= options.folds <= n_cases:
         raise ConfigError(f"--folds must be between 2 and the number of patients ({n_cases}), got {options.folds}")
     structure_for(options.connectivity, 3)  # 6 or 26, checked before anything is written
+    InputSpec(parse_window(options.window), context=options.context)  # 2.5D needs one window
+    if not (isinstance(options.crop_size, str) and options.crop_size.strip().lower() == "auto"):
+        _input_spec(options, {})
     if options.min_area_px < 1:
         raise ConfigError(f"minimum area must be at least 1 pixel, got {options.min_area_px}")
 
@@ -179,7 +223,7 @@ def convert_orcascore(src: str | Path, out: str | Path, options: OrcaConvertOpti
     """
     total_start = time.perf_counter()
     src = Path(src).resolve()
-    windowing = parse_window(options.window)
+    parse_window(options.window)  # a bad window fails before anything is read
     negative_ratio = parse_negatives(options.negatives)
     cases = discover_cases(src)
     _check_options(options, len(cases))
@@ -188,8 +232,11 @@ def convert_orcascore(src: str | Path, out: str | Path, options: OrcaConvertOpti
     writer = DatasetWriter(out, names, description=f"OrCaScore-layout calcium dataset from {src.name}")
     report = ConversionReport(out=out, patients=len(cases),
                               seconds={"read": 0.0, "boxes": 0.0, "window": 0.0, "encode": 0.0, "write": 0.0})
-    positives = {case.case_id: _convert_case(case, src, writer, options, windowing, negative_ratio, crop, report,
-                                             progress) for case in cases}
+    auto = isinstance(options.crop_size, str) and options.crop_size.strip().lower() == "auto"
+    rois = _case_rois(cases, crop) if auto else {}
+    spec = _input_spec(options, rois)
+    positives = {case.case_id: _convert_case(case, src, writer, options, spec, negative_ratio, crop, report,
+                                             progress, rois.get(case.case_id)) for case in cases}
     with_images = {row.patient for row in writer.rows}
     report.patients_without_images = sorted(set(positives) - with_images)
     if len(with_images) < options.folds:
@@ -197,7 +244,7 @@ def convert_orcascore(src: str | Path, out: str | Path, options: OrcaConvertOpti
                            "use fewer --folds or include negative slices (--negatives)", src)
     start = time.perf_counter()
     folds = make_patient_folds({p: positives[p] for p in sorted(with_images)}, options.folds, options.seed)
-    _write_dataset_files(out, src, writer, folds, options, windowing, report, crop)
+    _write_dataset_files(out, src, writer, folds, options, spec, report, crop)
     report.seconds["encode"] += writer.seconds["encode"]
     report.seconds["write"] += writer.seconds["write"] + time.perf_counter() - start
     report.seconds["total"] = time.perf_counter() - total_start
@@ -214,7 +261,7 @@ def _crop_record(crop: CropHook | None) -> dict | str | None:
 
 
 def _write_dataset_files(out: Path, src: Path, writer: DatasetWriter, folds, options: OrcaConvertOptions,
-                         windowing: Windowing, report: ConversionReport, crop: CropHook | None) -> None:
+                         spec: InputSpec, report: ConversionReport, crop: CropHook | None) -> None:
     """COCO files and fold lists, then (after clearing leftovers) manifest, YAMLs and convert.json."""
     val_fold = validation_fold_of(folds)
     for row in writer.rows:
@@ -242,7 +289,8 @@ def _write_dataset_files(out: Path, src: Path, writer: DatasetWriter, folds, opt
         write_dataset_yaml(target, out, f"folds/fold{fold.index}_train.txt", f"folds/fold{fold.index}_val.txt",
                            names, comment)
     write_convert_json(out, {
-        "command": "tqgd convert orcascore", "source": str(src), "window": windowing.to_json(),
+        "command": "tqgd convert orcascore", "source": str(src), "window": spec.windowing.to_json(),
+        "input": spec.to_json(),
         "classes": options.classes, "names": names, "negatives": options.negatives, "folds": options.folds,
         "seed": options.seed, "connectivity": options.connectivity, "min_area_px": options.min_area_px,
         **({"masks": MASKS_DIR} if options.masks else {}),

@@ -1,0 +1,46 @@
+"""The physics filter of ``detect_volume``: a box without a voxel >= 130 HU cannot be calcium and is dropped."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+import tqgd.engine.detect as detect
+from tqgd.data.model_input import InputSpec
+from tqgd.data.volume import CTVolume, ScanMetadata
+from tqgd.data.windowing import parse_window
+from tqgd.engine.detect import DetectOptions, detect_volume, holds_calcium
+
+
+def _volume() -> CTVolume:
+    hu = np.full((2, 32, 32), 40.0, dtype=np.float32)
+    hu[0, 10:12, 10:12] = 400.0  # calcium
+    hu[0, 20, 25] = 130.0  # exactly the threshold: counts (Agatston's >= 130)
+    hu[0, 5, 25] = 129.0  # just below: does not
+    meta = ScanMetadata(source=Path("synthetic"), format="synthetic", has_hu=True)
+    return CTVolume(hu=hu, spacing_mm=(3.0, 0.7, 0.7), origin_mm=(0.0, 0.0, 0.0), direction=np.eye(3), meta=meta)
+
+
+#: Boxes (x0, y0, x1, y1, conf, class) on slice 0: on calcium, on the 130 HU pixel, on the 129 HU pixel, on soft tissue.
+ROWS = np.array([[9.0, 9.0, 13.0, 13.0, 0.9, 0], [24.5, 19.5, 25.5, 20.5, 0.8, 0], [24.2, 4.2, 25.8, 5.8, 0.7, 0],
+                 [2.0, 20.0, 6.0, 24.0, 0.6, 0]])
+
+
+def test_holds_calcium_checks_every_pixel_the_box_touches():
+    keep = holds_calcium(_volume().hu[0], ROWS, 130.0)
+    assert keep.tolist() == [True, True, False, False]
+
+
+@pytest.mark.parametrize("physics, kept, dropped", [(True, 2, 2), (False, 4, None)])
+def test_detect_volume_drops_and_counts(monkeypatch, physics, kept, dropped):
+    spec = InputSpec(parse_window("calcium"))
+    detector = SimpleNamespace(input_spec=spec, windowing=spec.windowing, names={0: "calcium"},
+                               describe=lambda: {"weights": "fake"})
+    monkeypatch.setattr(detect, "predict", lambda det, images, conf, imgsz=None: [ROWS.copy(), np.zeros((0, 6))])
+    result = detect_volume(_volume(), detector, None, DetectOptions(physics_filter=physics))
+    assert len(result.all_detections()) == kept
+    record = result.model["physics_filter"]
+    assert (record["dropped_boxes"] if record else None) == dropped
