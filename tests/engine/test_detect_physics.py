@@ -12,7 +12,7 @@ import tqgd.engine.detect as detect
 from tqgd.data.model_input import InputSpec
 from tqgd.data.volume import CTVolume, ScanMetadata
 from tqgd.data.windowing import parse_window
-from tqgd.engine.detect import DetectOptions, detect_volume, holds_calcium
+from tqgd.engine.detect import DetectOptions, detect_volume, holds_calcium, snap_to_calcium
 
 
 def _volume() -> CTVolume:
@@ -44,3 +44,22 @@ def test_detect_volume_drops_and_counts(monkeypatch, physics, kept, dropped):
     assert len(result.all_detections()) == kept
     record = result.model["physics_filter"]
     assert (record["dropped_boxes"] if record else None) == dropped
+
+
+def test_snap_gives_the_tight_box_of_the_deposit_and_merges_duplicates():
+    from scipy import ndimage
+
+    hu = np.full((40, 40), 40.0, dtype=np.float32)
+    hu[10:12, 20:23] = 300.0  # a 2 x 3 px deposit
+    hu[12, 23] = 500.0  # diagonal neighbour: 8-connected to it, brightest pixel
+    hu[30, 5] = 200.0  # a 1 px speck
+    rows = np.array([[18.6, 9.2, 24.1, 13.4, 0.9, 0],   # loose box on the deposit
+                     [21.0, 10.0, 23.0, 12.0, 0.5, 0],  # a second, tighter box on the same deposit
+                     [3.0, 28.0, 8.0, 33.0, 0.7, 0],    # box around the speck
+                     [30.0, 30.0, 34.0, 34.0, 0.4, 0]])  # no calcium: kept as it is
+    snapped = snap_to_calcium(hu, rows, 130.0)
+    labels, _ = ndimage.label(hu >= 130, structure=np.ones((3, 3)))
+    ys, xs = np.nonzero(labels == labels[12, 23])
+    deposit = [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]
+    assert snapped[:, :4].tolist() == [deposit, [5, 30, 6, 31], [30, 30, 34, 34]]
+    assert snapped[:, 4].tolist() == [0.9, 0.7, 0.4]

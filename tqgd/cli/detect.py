@@ -53,6 +53,9 @@ def detect(
                                    help="SeriesInstanceUID to read when the DICOM folder holds several series."),
     trust_weights: bool = typer.Option(False, "--trust-weights",
                                        help="Load the weights with full pickle (only for files you trust)."),
+    snap_boxes: bool = typer.Option(True, "--snap/--no-snap",
+                                    help="Replace each box by the tight box of the calcium (>= 130 HU) holding its "
+                                         "brightest pixel, as reference boxes are drawn."),
     physics_filter: bool = typer.Option(True, "--physics-filter/--no-physics-filter",
                                         help="Drop boxes that hold no voxel at or above 130 HU (they cannot be "
                                              "calcium); the count dropped is reported and recorded."),
@@ -78,7 +81,7 @@ def detect(
 
     console = Console()
     options = DetectOptions(conf=conf, batch=batch, include_identifiers=include_identifiers,
-                            physics_filter=physics_filter)
+                            physics_filter=physics_filter, snap_boxes=snap_boxes)
     if weights is None:
         weights, demo_heart = default_weights()
         heart_weights = heart_weights or demo_heart
