@@ -33,17 +33,27 @@ class Model:
 MODELS = {
     "thrconvs-panet": Model("thrconvs-panet-n", "ThrConvs*B"),
     "thrconvs-qf": Model("thrconvs-qf-n", "ThrConvs*B+Qf"),
-    "thrconvs-gd": Model("thrconvs-gd-n", "ThrConvs*B+GD"),
+    "thrconvs-gd": Model("thrconvs-gd-n", "ThrConvs*B+GD on PANet, GD P3-P5"),
+    "thrconvs-gd34": Model("thrconvs-gd34-n", "ThrConvs*B+GD (GD as neck, P3/P4)"),
     "tqgdnet": Model("tqgdnet-n", "ThrConvs*B+Qf+GD (TQGDNet)"),
+    "thrconvs-qf-gd34": Model("thrconvs-qf-gd34-n", "ThrConvs*B+Qf+GD, GD P3/P4"),
+    "thrconvs-same-panet": Model("thrconvs-same-panet-n", "ThrConvs*B same-res"),
+    "thrconvs-same-qf": Model("thrconvs-same-qf-n", "ThrConvs*B+Qf same-res"),
+    "thrconvs-same-gd34": Model("thrconvs-same-gd34-n", "ThrConvs*B+GD same-res (GD as neck, P3/P4)"),
+    "thrconvs-same-qf-gd": Model("thrconvs-same-qf-gd-n", "ThrConvs*B+Qf+GD same-res, GD P3-P5"),
+    "tqgdnet-faithful": Model("tqgdnet-faithful-n", "ThrConvs*B+Qf+GD same-res, GD P3/P4 (TQGDNet-faithful)"),
     "yolov5b-panet": Model("yolov5b-panet-n", "YOLOv5*B (PANet)"),
     "yolov5b-qf": Model("yolov5b-qf-n", "YOLOv5*B+Qf"),
-    "yolov5b-gd": Model("yolov5b-gd-n", "YOLOv5*B+GD"),
+    "yolov5b-gd": Model("yolov5b-gd-n", "YOLOv5*B+GD on PANet, GD P3-P5"),
+    "yolov5b-gd34": Model("yolov5b-gd34-n", "YOLOv5*B+GD (GD as neck, P3/P4)"),
     "yolov5b-qf-gd": Model("yolov5b-qf-gd-n", "YOLOv5*B+Qf+GD"),
+    "yolov5b-qf-gd34": Model("yolov5b-qf-gd34-n", "YOLOv5*B+Qf+GD, GD P3/P4"),
     "yolov5b-fpn": Model("yolov5b-fpn-n", "YOLOv5*B with FPN"),
     "yolov8n": Model("yolov8n.yaml", "ultralytics YOLOv8n (outside reference)"),
 }
-TABLE2 = ("thrconvs-panet", "thrconvs-qf", "thrconvs-gd", "tqgdnet", "yolov5b-panet", "yolov5b-qf", "yolov5b-gd",
-          "yolov5b-qf-gd", "yolov8n")
+TABLE2 = ("thrconvs-panet", "thrconvs-qf", "thrconvs-gd", "thrconvs-gd34", "tqgdnet", "thrconvs-qf-gd34",
+          "thrconvs-same-panet", "thrconvs-same-qf", "thrconvs-same-gd34", "thrconvs-same-qf-gd", "tqgdnet-faithful",
+          "yolov5b-panet", "yolov5b-qf", "yolov5b-gd", "yolov5b-gd34", "yolov5b-qf-gd", "yolov5b-qf-gd34", "yolov8n")
 TABLE3 = (("FPN", "yolov5b-fpn"), ("PANet", "yolov5b-panet"), ("Qf", "yolov5b-qf"))
 
 #: The paper's (P, R, F1, mAP) per dataset: Table 2, YOLOv5*B from Table 1's YOLOv5 row (= Table 3's PANet row).
@@ -59,6 +69,12 @@ PAPER = {
                   "yolov5b-gd": (0.945, 0.818, 0.877, 0.895), "yolov5b-qf-gd": (0.902, 0.840, 0.870, 0.922),
                   "yolov5b-fpn": (0.790, 0.856, 0.821, 0.841)},
 }
+#: Other readings of a paper row (docs/models.md): same-resolution ThrConvs, GD as the neck or injecting P3/P4 only.
+READING_OF = {"thrconvs-gd34": "thrconvs-gd", "thrconvs-qf-gd34": "tqgdnet", "thrconvs-same-panet": "thrconvs-panet",
+              "thrconvs-same-qf": "thrconvs-qf", "thrconvs-same-gd34": "thrconvs-gd", "thrconvs-same-qf-gd": "tqgdnet",
+              "tqgdnet-faithful": "tqgdnet", "yolov5b-gd34": "yolov5b-gd", "yolov5b-qf-gd34": "yolov5b-qf-gd"}
+for _rows in PAPER.values():
+    _rows.update({key: _rows[paper_key] for key, paper_key in READING_OF.items()})
 #: Module effects the paper reports as mAP gains: (label, model with the module, model without).
 EFFECTS = (("ThrConvs on YOLOv5*B", "thrconvs-panet", "yolov5b-panet"),
            ("+Qf on ThrConvs*B", "thrconvs-qf", "thrconvs-panet"),
@@ -69,7 +85,15 @@ EFFECTS = (("ThrConvs on YOLOv5*B", "thrconvs-panet", "yolov5b-panet"),
            ("+Qf+GD on YOLOv5*B", "yolov5b-qf-gd", "yolov5b-panet"),
            ("PANet vs FPN", "yolov5b-panet", "yolov5b-fpn"),
            ("Qf vs FPN", "yolov5b-qf", "yolov5b-fpn"),
-           ("TQGDNet vs YOLOv5*B", "tqgdnet", "yolov5b-panet"))
+           ("TQGDNet vs YOLOv5*B", "tqgdnet", "yolov5b-panet"),
+           ("+GD as neck (P3/P4) on YOLOv5*B", "yolov5b-gd34", "yolov5b-panet"),
+           ("+Qf+GD (P3/P4) on YOLOv5*B", "yolov5b-qf-gd34", "yolov5b-panet"),
+           ("+GD as neck (P3/P4) on ThrConvs*B", "thrconvs-gd34", "thrconvs-panet"),
+           ("same-res ThrConvs on YOLOv5*B", "thrconvs-same-panet", "yolov5b-panet"),
+           ("+Qf on ThrConvs*B same-res", "thrconvs-same-qf", "thrconvs-same-panet"),
+           ("+GD as neck (P3/P4) on ThrConvs*B same-res", "thrconvs-same-gd34", "thrconvs-same-panet"),
+           ("+Qf+GD (P3/P4) on ThrConvs*B same-res", "tqgdnet-faithful", "thrconvs-same-panet"),
+           ("TQGDNet-faithful vs YOLOv5*B", "tqgdnet-faithful", "yolov5b-panet"))
 
 
 def mean_sd(values: list[float]) -> str:

@@ -32,9 +32,13 @@ from ultralytics.utils.torch_utils import model_info
 from tqgd.nn import TQGDDetectionModel
 from tqgd.nn.model_cfg import shipped_configs
 
-#: Table order: the paper's ablation family (Tables 2-3), then TQGDNet (= ThrConvs*B+Qf+GD) and its P2 variant.
-CONFIG_ORDER = ("yolov5b-fpn", "yolov5b-panet", "yolov5b-qf", "yolov5b-gd", "yolov5b-qf-gd", "thrconvs-panet",
-                "thrconvs-same-panet", "thrconvs-qf", "thrconvs-gd", "tqgdnet", "tqgdnet-p2")
+#: Table order: the paper's ablation family (Tables 2-3) backbone by backbone, each "+GD" as PANet+GD (-gd), GD as the
+#: neck injecting P3/P4 (-gd34) and Qf+GD in both injections; then TQGDNet (= ThrConvs*B+Qf+GD) in both readings and
+#: the P2 variants.
+CONFIG_ORDER = ("yolov5b-fpn", "yolov5b-panet", "yolov5b-qf", "yolov5b-gd", "yolov5b-gd34", "yolov5b-qf-gd",
+                "yolov5b-qf-gd34", "thrconvs-panet", "thrconvs-qf", "thrconvs-gd", "thrconvs-gd34", "thrconvs-qf-gd34",
+                "thrconvs-same-panet", "thrconvs-same-qf", "thrconvs-same-gd34", "thrconvs-same-qf-gd", "tqgdnet",
+                "tqgdnet-faithful", "tqgdnet-p2", "tqgdnet-faithful-p2")
 #: Reference models, built by ultralytics itself from its own YAMLs.
 ULTRALYTICS_REFERENCES = ("yolov5n", "yolov8n")
 NUM_CLASSES = 1

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from ablation_tables import effect_rows, mean_sd, metrics_table
+from ablation_tables import EFFECTS, MODELS, PAPER, READING_OF, TABLE2, effect_rows, mean_sd, metrics_table
 
 
 def fold_metrics(map50: float, precision: float = 0.5, train_s: float = 60.0) -> dict:
@@ -32,6 +32,18 @@ def test_table_rows_hold_fold_means_the_paper_value_and_time_per_epoch() -> None
     cells = [c.strip() for c in lines[2].strip("|").split("|")]
     assert cells[0] == "PANet" and cells[1] == mean_sd([0.6, 0.8]) and cells[4] == mean_sd([0.2, 0.4])
     assert cells[6:] == ["0.860", "2", f"{(120 / 2 + 180 / 2) / 2 / 60:.2f}"]
+
+
+def test_every_benchmarked_config_is_shipped_and_every_reading_of_a_paper_row_has_its_numbers() -> None:
+    from tqgd.nn.model_cfg import shipped_configs
+
+    tqgd_specs = [model.spec for key, model in MODELS.items() if key != "yolov8n"]
+    assert {spec.removesuffix("-n") for spec in tqgd_specs} <= set(shipped_configs())
+    assert {"thrconvs-same-panet", "thrconvs-same-gd34", "yolov5b-gd34", "tqgdnet-faithful"} <= set(TABLE2)
+    assert set(TABLE2) | {"yolov5b-fpn"} == set(MODELS)
+    for rows in PAPER.values():
+        assert all(rows[key] == rows[paper_key] for key, paper_key in READING_OF.items())
+        assert all(a in rows and b in rows for _, a, b in EFFECTS)
 
 
 @pytest.mark.parametrize(("ours", "verdict"), [((0.3, 0.4), "yes, every fold"), ((0.1, 0.2), "no, every fold"),

@@ -12,13 +12,18 @@ from tqgd.errors import ConfigError
 from tqgd.nn import resolve_model_cfg
 from tqgd.nn.model_cfg import shipped_configs
 
-#: Tables 2-3 of the paper, one YAML each (ThrConvs*B+Qf+GD is tqgdnet itself).
-ABLATION_FAMILY = {"yolov5b-panet", "yolov5b-fpn", "yolov5b-qf", "yolov5b-gd", "yolov5b-qf-gd", "thrconvs-panet",
-                   "thrconvs-qf", "thrconvs-gd", "thrconvs-same-panet"}
+#: Tables 2-3 of the paper in each reading (ThrConvs*B+Qf+GD is tqgdnet / tqgdnet-faithful themselves): GD stacked on
+#: PANet and injecting P3-P5 (-gd, -qf-gd), GD as the neck injecting P3/P4 (-gd34, -qf-gd34), down-projection and
+#: same-resolution ThrConvs (thrconvs- / thrconvs-same-).
+ABLATION_FAMILY = {"yolov5b-panet", "yolov5b-fpn", "yolov5b-qf", "yolov5b-gd", "yolov5b-qf-gd", "yolov5b-gd34",
+                   "yolov5b-qf-gd34", "thrconvs-panet", "thrconvs-qf", "thrconvs-gd", "thrconvs-gd34",
+                   "thrconvs-qf-gd34", "thrconvs-same-panet", "thrconvs-same-qf", "thrconvs-same-gd34",
+                   "thrconvs-same-qf-gd"}
+FULL_MODELS = {"tqgdnet", "tqgdnet-p2", "tqgdnet-faithful", "tqgdnet-faithful-p2"}
 
 
 def test_shipped_configs_are_found_through_the_package() -> None:
-    assert {"tqgdnet", "tqgdnet-p2"} | ABLATION_FAMILY == set(shipped_configs())
+    assert FULL_MODELS | ABLATION_FAMILY == set(shipped_configs())
 
 
 @pytest.mark.parametrize(("name", "stem", "scale"), [
