@@ -44,7 +44,7 @@ def test_orcascore_conversion_succeeds_with_options(app, src, tmp_path):
     assert "slices/s" in result.output
     options = json.loads((out / "convert.json").read_text())
     assert options["window"]["channels_hu"] == [[-1000.0, 1000.0]] and options["seed"] == 4
-    assert options["names"] == {"0": "LAD", "1": "LCX", "2": "RCA"}
+    assert options["names"] == {"0": "LAD", "1": "LCX", "2": "RCA", "3": "undetermined"}
     assert len(list((out / "images").glob("*.png"))) == 3 * 6
     assert sorted(p.name for p in out.glob("*.yaml")) == ["fold0.yaml", "fold1.yaml", "fold2.yaml", "orcascore.yaml"]
 

@@ -252,13 +252,59 @@ def test_crop_hook_outside_the_slice_is_rejected(src, tmp_path):
 
 def test_artery_classes_follow_label_values(src, tmp_path):
     convert_orcascore(src, tmp_path / "out", OrcaConvertOptions(folds=3, classes="artery"))
-    assert yaml.safe_load((tmp_path / "out" / "fold1.yaml").read_text())["names"] == {0: "LAD", 1: "LCX", 2: "RCA"}
+    assert yaml.safe_load((tmp_path / "out" / "fold1.yaml").read_text())["names"] == {
+        0: "LAD", 1: "LCX", 2: "RCA", 3: "undetermined"}  # the arteries keep the ids they had before label 4
     for row in read_manifest(tmp_path / "out" / "manifest.csv"):
         labels = sitk_array(reference_path(src, row.patient))[row.slice_index]
-        for lab in read_yolo_labels(tmp_path / "out" / row.label, 3):
+        for lab in read_yolo_labels(tmp_path / "out" / row.label, 4):
             x0, y0, x1, y1 = (round(v) for v in lab.to_xyxy(row.width, row.height))
             values = set(np.unique(labels[y0:y1, x0:x1])) - {0}
             assert lab.class_id + 1 in values
+
+
+def _with_label_4(tmp_path: Path) -> Path:
+    """A 3-patient folder whose TRV1P2 also holds an undetermined-artery lesion (label 4): slice 1, rows 5-7, cols 6-9,
+    drawn where the synthetic case has no other calcium (its own lesions lie at rows >= 8 or cols >= 8 elsewhere)."""
+    src = write_orcascore_folder(tmp_path / "src", patients=3, slices=4, size=32)
+    labels = sitk_array(reference_path(src, "TRV1P2"))
+    assert not labels[1, 4:9, 5:11].any()  # the spot and its border are free, so the box is this lesion alone
+    labels[1, 5:8, 6:10] = 4
+    image = sitk.ReadImage(str(reference_path(src, "TRV1P2")))
+    relabelled = sitk.GetImageFromArray(labels)
+    relabelled.CopyInformation(image)
+    sitk.WriteImage(relabelled, str(reference_path(src, "TRV1P2")), useCompression=True)
+    return src
+
+
+@pytest.mark.parametrize(("classes", "class_id", "names"), [
+    ("single", 0, {0: "calcium"}),
+    ("artery", 3, {0: "LAD", 1: "LCX", 2: "RCA", 3: "undetermined"}),
+])
+def test_label_4_is_undetermined_in_artery_mode_and_calcium_in_single_mode(tmp_path, classes, class_id, names):
+    src = _with_label_4(tmp_path)
+    out = tmp_path / "out"
+    convert_orcascore(src, out, OrcaConvertOptions(folds=3, classes=classes))
+    assert yaml.safe_load((out / "orcascore.yaml").read_text())["names"] == names
+    row = next(r for r in read_manifest(out / "manifest.csv") if (r.patient, r.slice_index) == ("TRV1P2", 1))
+    boxes = {(lab.class_id, *(round(v) for v in lab.to_xyxy(row.width, row.height)))
+             for lab in read_yolo_labels(out / row.label, len(names))}
+    assert (class_id, 6, 5, 10, 8) in boxes  # x0 6, y0 5, x1 10, y1 8 in pixel edges
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco = COCO(str(out / "annotations" / "all.json"))
+    category = class_id + 1  # COCO category ids count from 1
+    assert coco.loadCats(category)[0]["name"] == names[class_id]
+    anns = coco.loadAnns(coco.getAnnIds(imgIds=[row.coco_image_id], catIds=[category]))
+    assert [6, 5, 4, 3] in [a["bbox"] for a in anns]  # x, y, width, height
+
+
+@pytest.mark.parametrize("classes", ["single", "artery"])
+def test_label_values_beyond_4_are_refused_naming_the_file_and_value(tmp_path, classes):
+    src = _with_label_4(tmp_path)
+    labels = sitk_array(reference_path(src, "TRV1P3"))
+    labels[2, 1, 1] = 5
+    sitk.WriteImage(sitk.GetImageFromArray(labels), str(reference_path(src, "TRV1P3")), useCompression=True)
+    with pytest.raises(LabelError, match=r"TRV1P3R\.mhd: mask holds label value\(s\) \[5\] but only \[1, 2, 3, 4\]"):
+        convert_orcascore(src, tmp_path / "out", OrcaConvertOptions(folds=3, classes=classes))
 
 
 @pytest.mark.parametrize("negatives", ["0.5", "all"])

@@ -64,6 +64,18 @@ def three_lesion_case(shape_zyx: tuple[int, int, int] = (6, 40, 40)) -> tuple[CT
     return volume, labels
 
 
+def four_label_case(shape_zyx: tuple[int, int, int] = (6, 40, 40)) -> tuple[CTVolume, np.ndarray]:
+    """``three_lesion_case`` plus lesion E of label 4 (calcium of undetermined artery, as real OrCaScore references hold).
+
+    E: z 1-2, y 30-32, x 10-13 (12 voxels per slice), 260 HU on slice 1, 260 HU with one voxel of 410 HU on slice 2.
+    """
+    volume, labels = three_lesion_case(shape_zyx)
+    volume.hu[1:3, 30:33, 10:14] = 260
+    volume.hu[2, 31, 12] = 410
+    labels[1:3, 30:33, 10:14] = 4
+    return volume, labels
+
+
 def write_orcascore_case(root: Path, case_id: str, volume: CTVolume, labels: np.ndarray) -> tuple[Path, Path]:
     """Write ``Images/<ID>CTI.mhd`` and ``Reference standard/<ID>R.mhd`` (OrCaScore layout) under ``root``."""
     from tqgd.data.orcascore import image_path, reference_path
@@ -74,14 +86,15 @@ def write_orcascore_case(root: Path, case_id: str, volume: CTVolume, labels: np.
 
 
 def boxes_from_labels(labels: np.ndarray) -> list[tuple[int, tuple[float, float, float, float], float, str]]:
-    """One tight box per 2D connected label component per slice, class named by artery (as a perfect detector)."""
+    """One tight box per 2D connected label component per slice, class named by artery or ``undetermined`` (label 4),
+    as a perfect ``--classes artery`` detector would give."""
     from scipy import ndimage
 
-    from tqgd.data.orcascore import ARTERY_LABELS
+    from tqgd.data.orcascore import REFERENCE_LABELS
 
     boxes = []
     for z in range(labels.shape[0]):
-        for value, name in ARTERY_LABELS.items():
+        for value, name in REFERENCE_LABELS.items():
             components, _ = ndimage.label(labels[z] == value, structure=np.ones((3, 3)))
             for rows, cols in ndimage.find_objects(components):
                 boxes.append((z, (float(cols.start), float(rows.start), float(cols.stop), float(rows.stop)), 0.9, name))

@@ -82,6 +82,18 @@ def test_overlapping_boxes_do_not_double_count_and_artery_classes_give_per_arter
     assert any("1 of 4 boxes hold no pixel above the calcium threshold" in n for n in report.notes)
 
 
+def test_undetermined_class_boxes_score_as_label_4():
+    volume = make_volume((3, 20, 20), (3.0, 1.0, 1.0))
+    volume.hu[1, 4:6, 4:6] = 300  # 4 mm^2, weight 3 -> 12
+    volume.hu[2, 12:15, 12:15] = 250  # 9 mm^2, weight 2 -> 18
+    boxes = [(1, (3.0, 3.0, 7.0, 7.0), 0.9, "LAD"), (2, (11.0, 11.0, 16.0, 16.0), 0.8, "undetermined")]
+    found = calcium_from_boxes(volume.hu, detection_result(volume, boxes), calcium_floor_hu=130.0, connectivity_2d=8)
+    assert found.arteries and set(np.unique(found.labels[2])) == {0, 4}
+    per_artery = score_detections(volume, detection_result(volume, boxes)).per_artery()
+    assert per_artery["undetermined"]["agatston"] == pytest.approx(9 * 2)
+    assert per_artery["LAD"]["agatston"] == pytest.approx(4 * 3)
+
+
 def test_exclusive_threshold_leaves_out_the_130_hu_pixel():
     volume = make_volume((3, 20, 20), (3.0, 0.5, 0.5))
     volume.hu[1] = _slice_with_two_blobs()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.scoring.builders import make_volume, three_lesion_case
+from tests.scoring.builders import four_label_case, make_volume, three_lesion_case
 from tqgd.scoring.evaluate import LesionMatch, evaluate_case, match_lesions, orcascore_lesions
 from tqgd.scoring.options import ScoringOptions
 from tqgd.scoring.score import score_labels
@@ -42,7 +42,10 @@ def test_reference_against_itself_is_perfect():
     metrics = case.match.metrics()
     assert metrics == {"sensitivity": 1.0, "ppv": 1.0, "sensitivity_volume": 1.0, "ppv_volume": 1.0, "f1_volume": 1.0}
     assert case.match.reference_lesions == 3 and case.match.false_positive_lesions == 0
-    assert all(m.metrics()["f1_volume"] == 1.0 for m in case.per_artery.values())
+    assert list(case.per_artery) == ["LAD", "LCX", "RCA", "undetermined"]
+    assert all(case.per_artery[name].metrics()["f1_volume"] == 1.0 for name in ("LAD", "LCX", "RCA"))
+    assert case.per_artery["undetermined"].reference_lesions == 0  # no label 4 here: a row of zeros, ratios None
+    assert case.per_artery["undetermined"].metrics()["sensitivity"] is None
     assert case.predicted.agatston == case.reference.agatston
 
 
@@ -100,3 +103,26 @@ def test_lesion_matches_add_up_and_empty_ratios_are_undefined():
     volume = make_volume((3, 8, 8))
     empty = _lesions(volume, np.zeros(volume.shape, np.uint8))
     assert match_lesions(empty, empty).metrics()["sensitivity"] is None
+
+
+def test_label_4_has_its_own_per_artery_row():
+    volume, labels = four_label_case()
+    found = labels.copy()
+    assert _case(volume, labels, found).per_artery["undetermined"].metrics()["f1_volume"] == 1.0
+    missed = labels.copy()
+    missed[labels == 4] = 0  # E not found
+    case = _case(volume, labels, missed)
+    row = case.per_artery["undetermined"]
+    assert (row.reference_lesions, row.detected_reference_lesions, row.predicted_lesions) == (1, 0, 0)
+    assert row.reference_volume_mm3 == pytest.approx(24 * VOXEL_MM3)
+    assert row.metrics()["sensitivity"] == 0.0 and row.metrics()["ppv"] is None  # nothing predicted as undetermined
+    assert case.per_artery["LAD"].metrics()["sensitivity"] == 1.0
+    assert case.match.reference_lesions == 4 and case.match.detected_reference_lesions == 3
+    assert case.to_dict()["per_artery"]["undetermined"]["false_negative_lesions"] == 1
+    wrong = labels.copy()
+    wrong[labels == 4] = 2  # E found, but called LCX: not a detection of the undetermined row
+    row = _case(volume, labels, wrong).per_artery["undetermined"]
+    assert row.detected_reference_lesions == 0
+    binary = (labels > 0).astype(np.uint8)  # a prediction without arteries detects E, per-artery PPV undefined
+    row = _case(volume, labels, binary, pred_arteries=False).per_artery["undetermined"]
+    assert row.metrics()["sensitivity"] == 1.0 and row.metrics()["ppv"] is None

@@ -5,10 +5,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from tests.scoring.builders import make_volume, three_lesion_case
+from tests.scoring.builders import four_label_case, make_volume, three_lesion_case
 from tqgd.scoring import ScoringOptions, score_mask, summary_text
 from tqgd.scoring.plots import write_bland_altman_png, write_confusion_png
-from tqgd.scoring.report import largest_lesions, write_report_png
+from tqgd.scoring.report import ARTERY_COLOURS, largest_lesions, write_report_png
 
 
 def _png_shape(path):
@@ -26,6 +26,16 @@ def test_report_png_is_one_page_with_thumbnails(tmp_path):
     assert [(lesion.artery, lesion.agatston) for lesion in largest_lesions(report)] == [("LAD", 24.0), ("RCA", 24.0),
                                                                                         ("LCX", 9.0)]
     assert not list(tmp_path.glob(".report.png*"))  # no temporary file left behind
+
+
+def test_report_png_has_an_undetermined_bar_for_label_4(tmp_path):
+    volume, labels = four_label_case()
+    report = score_mask(volume, labels)
+    assert _png_shape(write_report_png(report, volume, tmp_path / "report.png")) == (850, 1100, 3)
+    assert set(report.per_artery()) <= set(ARTERY_COLOURS)
+    image = cv2.imread(str(tmp_path / "report.png"), cv2.IMREAD_COLOR)
+    purple_bgr = tuple(int(ARTERY_COLOURS["undetermined"][i:i + 2], 16) for i in (5, 3, 1))
+    assert (np.abs(image.astype(int) - purple_bgr).sum(axis=2) < 30).sum() > 200  # its bar (and E's outline) drawn
 
 
 def test_report_png_without_calcium_or_artery_labels(tmp_path):

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from tests.scoring.builders import make_volume
+from tests.scoring.builders import four_label_case, make_volume
 from tqgd.errors import ConfigError, LabelError, ScanReadError
 from tqgd.scoring import ScoringOptions, score_mask, summary_text
 
@@ -174,6 +174,44 @@ def test_label_modes():
     assert score_mask(volume, labels).agatston == pytest.approx(12.0)
     with pytest.raises(LabelError, match=r"artery labels must be 0.*found \[255\].*--labels binary"):
         score_mask(volume, labels, ScoringOptions(mask_labels="arteries"))
+
+
+def test_label_4_is_its_own_undetermined_row_by_hand():
+    volume, labels = four_label_case()
+    report = score_mask(volume, labels)  # auto: values 0-4 with 2, 3 or 4 present are artery labels
+    # E (label 4): 12 px x 0.25 mm^2 = 3 mm^2 per slice, factor 3/3; slice 1 peak 260 -> weight 2, slice 2 peak 410
+    # -> weight 4.
+    area_mm2 = 12 * PIXEL_AREA_MM2
+    undetermined = area_mm2 * 2 + area_mm2 * 4
+    assert undetermined == pytest.approx(18.0)
+    per_artery = report.per_artery()
+    assert list(per_artery) == ["LAD", "LCX", "RCA", "undetermined"]
+    assert per_artery["undetermined"]["agatston"] == pytest.approx(undetermined)
+    assert per_artery["undetermined"]["volume_mm3"] == pytest.approx(2 * area_mm2 * 3.0)
+    assert per_artery["undetermined"]["lesion_count"] == 1
+    assert (per_artery["LAD"]["agatston"], per_artery["LCX"]["agatston"], per_artery["RCA"]["agatston"]) == (
+        pytest.approx(24.0), pytest.approx(9.0), pytest.approx(24.0))  # unchanged by E (tests/scoring/test_report.py)
+    assert report.agatston == pytest.approx(57.0 + undetermined)
+    assert sum(row["agatston"] for row in per_artery.values()) == pytest.approx(report.agatston)
+    assert [lesion.artery for lesion in report.lesions].count("undetermined") == 1
+    assert report.to_dict()["per_artery"]["undetermined"]["agatston"] == pytest.approx(undetermined)
+    rows = [line.strip("│ ").split() for line in summary_text(report).splitlines()]
+    assert ["undetermined", "│", "18.0", "│", "18.0", "│", "-", "│", "1"] in rows
+
+
+def test_label_4_alone_still_reads_as_artery_labels_and_other_values_are_refused(tmp_path):
+    volume = make_volume((3, 16, 16), (3.0, 1.0, 1.0))
+    labels = np.zeros(volume.shape, np.int32)
+    volume.hu[1, 2:4, 2:4] = 300  # 4 mm^2, weight 3
+    labels[1, 2:4, 2:4] = 4
+    assert score_mask(volume, labels).per_artery()["undetermined"]["agatston"] == pytest.approx(12.0)
+    labels[1, 2, 2] = 1
+    assert score_mask(volume, labels).per_artery() is not None  # {0, 1, 4}: artery labels, not a 0/1 mask
+    labels[1, 2, 2] = 5
+    assert score_mask(volume, labels).per_artery() is None  # auto: a value beyond 4 means a binary mask
+    with pytest.raises(LabelError, match=r"ref\.mhd: artery labels must be 0 background, 1 LAD, 2 LCX, 3 RCA, "
+                                         r"4 undetermined; found \[5\]"):
+        score_mask(volume, labels, ScoringOptions(mask_labels="arteries"), mask_path=tmp_path / "ref.mhd")
 
 
 def test_mask_shape_mismatch_is_a_clear_error(tmp_path):

@@ -103,7 +103,8 @@ def class_masks(mask: np.ndarray, class_of_value: Mapping[int, int] | None = Non
     unknown = sorted(present - set(class_of_value))
     if unknown:
         raise LabelError(f"mask holds label value(s) {unknown} but only {sorted(class_of_value)} are mapped to "
-                         "classes; give a class name for every label value, or treat the mask as binary", source)
+                         "classes; check the label file (an OrCaScore reference holds only 0-4), or for other masks "
+                         "give a class name for every label value, or treat the mask as binary", source)
     classes: dict[int, list[int]] = {}
     for value, class_id in sorted(class_of_value.items()):
         classes.setdefault(int(class_id), []).append(int(value))

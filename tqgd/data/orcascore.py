@@ -1,7 +1,8 @@
 """The OrCaScore challenge folder layout, shared by the phantom writer and the converters.
 
     ROOT/Images/<ID>CTI.mhd (+ <ID>CTI.zraw)          CT in HU
-    ROOT/Reference standard/<ID>R.mhd (+ .zraw)       labels: 0 background, 1 LAD (incl. left main), 2 LCX, 3 RCA
+    ROOT/Reference standard/<ID>R.mhd (+ .zraw)       labels: 0 background, 1 LAD (incl. left main), 2 LCX, 3 RCA,
+                                                      4 calcium whose artery the observer could not determine
 
 IDs look like ``TRV1P1`` (training set, vendor 1, patient 1). The challenge's own sets may nest this layout
 one level down (``Training set/Images/...``); ``discover_cases`` accepts both.
@@ -20,8 +21,21 @@ REFERENCE_DIR = "Reference standard"
 IMAGE_SUFFIX = "CTI"
 REFERENCE_SUFFIX = "R"
 
-#: OrCaScore reference label values.
+#: OrCaScore label values of the three coronary arteries (LAD includes the left main).
 ARTERY_LABELS: dict[int, str] = {1: "LAD", 2: "LCX", 3: "RCA"}
+#: Label value of calcium whose artery the observer could not determine (real reference standards hold it; the
+#: phantom never writes it), and the name it goes by as a box class and in per-artery tables.
+UNDETERMINED_LABEL = 4
+UNDETERMINED_NAME = "undetermined"
+#: Every calcium label value a reference standard may hold, in class-id order: ``--classes artery`` numbers them
+#: LAD 0, LCX 1, RCA 2, undetermined 3, and per-artery scores and evaluations have one row for each.
+REFERENCE_LABELS: dict[int, str] = {**ARTERY_LABELS, UNDETERMINED_LABEL: UNDETERMINED_NAME}
+
+
+def reference_labels_text() -> str:
+    """The label values in words, for messages: ``0 background, 1 LAD, 2 LCX, 3 RCA, 4 undetermined``."""
+    return ", ".join(["0 background", *(f"{value} {name}" for value, name in REFERENCE_LABELS.items())])
+
 
 _IMAGE_RE = re.compile(rf"^(?P<id>.+){IMAGE_SUFFIX}\.mhd$")
 

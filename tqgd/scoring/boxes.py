@@ -9,8 +9,8 @@ Rule, per box on slice z:
    exclusive) inside the box that are connected (2D connectivity option) to that brightest pixel. Other bright
    pixels in the box that are not connected to it are left out: a box marks one lesion.
 Boxes are applied in decreasing confidence; where boxes overlap, a pixel keeps the artery of the first box that
-claimed it. A box's class gives its artery when the class is named LAD, LCX or RCA; otherwise calcium is of
-unknown artery.
+claimed it. A box's class gives its artery when the class is named LAD, LCX, RCA or undetermined (OrCaScore's label
+4, what ``--classes artery`` datasets call it) and every box names one; otherwise calcium is of unknown artery.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-from tqgd.data.orcascore import ARTERY_LABELS
+from tqgd.data.orcascore import REFERENCE_LABELS
 from tqgd.detections import Detection, DetectionResult
 
-_ARTERY_VALUE_BY_NAME = {name.upper(): value for value, name in ARTERY_LABELS.items()}
+_ARTERY_VALUE_BY_NAME = {name.upper(): value for value, name in REFERENCE_LABELS.items()}
 
 #: Mask value for calcium found from a box whose class names no artery.
 BOX_CALCIUM_VALUE = 1
@@ -73,7 +73,7 @@ def lesion_in_box(hu_slice: np.ndarray, box_xyxy: tuple[float, float, float, flo
 
 
 def _artery_value(detection: Detection) -> int | None:
-    """Artery label value named by the detection's class (LAD/LCX/RCA), None for any other class."""
+    """Label value named by the detection's class (LAD/LCX/RCA/undetermined), None for any other class."""
     return _ARTERY_VALUE_BY_NAME.get(detection.class_name.strip().upper())
 
 

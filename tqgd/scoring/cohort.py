@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from tqgd.data.orcascore import ARTERY_LABELS, OrcaCase
+from tqgd.data.orcascore import REFERENCE_LABELS, OrcaCase
 from tqgd.data.volume import CTVolume
 from tqgd.errors import DatasetError
 from tqgd.scoring.agreement import bland_altman, confusion_matrix, icc_a1, weighted_kappa
@@ -134,7 +134,7 @@ class CohortEvaluation:
         per_artery = None
         if self.cases and all(c.per_artery for c in self.cases):
             per_artery = {name: reduce(lambda a, b: a + b, (c.per_artery[name] for c in self.cases)).to_dict()
-                          for name in ARTERY_LABELS.values()}
+                          for name in REFERENCE_LABELS.values()}
         return {"lesions": overall.to_dict(), "per_artery": per_artery}
 
     def per_patient_rows(self) -> list[dict[str, Any]]:

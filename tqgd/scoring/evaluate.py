@@ -7,7 +7,8 @@ a voxel with) a reference lesion; a reference lesion is detected when some predi
 - by count: sensitivity = detected reference lesions / reference lesions; PPV = TP predicted / predicted lesions.
 - by volume: the same decisions weighted by lesion volume: sensitivity = volume of detected reference lesions /
   reference volume; PPV = volume of TP predicted lesions / predicted volume; F1 = 2 S P / (S + P).
-- per artery (reference has artery labels): reference lesions of that artery; when the prediction also names
+- per artery (reference has artery labels; label 4, an undetermined artery, is a row of its own named
+  ``undetermined``): reference lesions of that artery; when the prediction also names
   arteries, only its lesions of the same artery count (both for detection and PPV); when it does not, any
   predicted lesion can detect a reference lesion and per-artery PPV is undefined (None).
 Ratios with a zero denominator are None. Counts and volumes add up across patients (``LesionMatch.__add__``).
@@ -21,7 +22,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from tqgd.data.orcascore import ARTERY_LABELS
+from tqgd.data.orcascore import REFERENCE_LABELS
 from tqgd.scoring.lesions import UNKNOWN_ARTERY_VALUE, calcium_classes
 from tqgd.scoring.score import ScoreReport
 
@@ -164,6 +165,6 @@ def evaluate_case(case_id: str, reference_lesions: LesionSet, predicted_lesions:
     per_artery = None
     if reference_lesions.arteries:
         per_artery = {name: match_lesions(reference_lesions, predicted_lesions, value)
-                      for value, name in ARTERY_LABELS.items()}
+                      for value, name in REFERENCE_LABELS.items()}
     return CaseEvaluation(case_id=case_id, match=match_lesions(reference_lesions, predicted_lesions),
                           per_artery=per_artery, reference=reference_score, predicted=predicted_score)

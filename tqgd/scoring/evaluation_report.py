@@ -42,7 +42,8 @@ def write_evaluation(cohort: CohortEvaluation, out_dir: str | Path) -> list[Path
 
 
 def print_evaluation(cohort: CohortEvaluation, console=None) -> None:
-    """Per-patient table, pooled lesion metrics and agreement statistics on a rich console."""
+    """Per-patient table, pooled lesion metrics (per artery too, when the references name arteries) and agreement
+    statistics on a rich console."""
     from rich.console import Console
     from rich.table import Table
 
@@ -56,7 +57,16 @@ def print_evaluation(cohort: CohortEvaluation, console=None) -> None:
                       fmt(r["ppv"]),
                       fmt(r["f1_volume"]))
     console.print(table)
-    pooled = cohort.pooled()["lesions"]
+    pooled_all = cohort.pooled()
+    if pooled_all["per_artery"]:
+        arteries = Table(title="Lesions per artery (pooled)")
+        for column in ("artery", "ref lesions", "sens", "PPV", "F1 vol"):
+            arteries.add_column(column, justify="left" if column == "artery" else "right")
+        for name, m in pooled_all["per_artery"].items():
+            arteries.add_row(name, str(m["reference_lesions"]), fmt(m["sensitivity"]), fmt(m["ppv"]),
+                             fmt(m["f1_volume"]))
+        console.print(arteries)
+    pooled = pooled_all["lesions"]
     agreement = cohort.agreement()
     console.print(f"lesions: sensitivity {fmt(pooled['sensitivity'])}, PPV {fmt(pooled['ppv'])}; by volume "
                   f"sensitivity {fmt(pooled['sensitivity_volume'])}, PPV {fmt(pooled['ppv_volume'])}, "

@@ -1,6 +1,7 @@
 """Calcium lesions in a label volume: per-slice (2D) lesions for Agatston, grouped into 3D lesions for reporting.
 
-Rule: a voxel is calcium when its label marks calcium (an artery value, or any non-zero value for a binary mask)
+Rule: a voxel is calcium when its label marks calcium (an artery value 1-3 or 4 for an undetermined artery, or
+any non-zero value for a binary mask)
 and its HU is at or above ``calcium_floor_hu`` (the threshold, or just above it: ``options.calcium_floor``).
 Per slice, calcium pixels of the same artery form a lesion when they are connected (4- or 8-connectivity, an
 option); lesions smaller than the minimum area are dropped from every score.
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from tqgd.data.orcascore import ARTERY_LABELS
+from tqgd.data.orcascore import REFERENCE_LABELS
 
 #: Label value given to calcium of unknown artery (binary masks).
 UNKNOWN_ARTERY_VALUE = 0
@@ -66,10 +67,11 @@ def grouping_structure(connectivity_2d: int) -> np.ndarray:
 
 
 def calcium_classes(labels: np.ndarray, arteries: bool) -> list[tuple[int, np.ndarray]]:
-    """(artery value, boolean mask) per calcium class: one per artery label, or one unknown-artery class."""
+    """(artery value, boolean mask) per calcium class: one per reference label (LAD, LCX, RCA, undetermined), or one
+    unknown-artery class for a binary mask."""
     if not arteries:
         return [(UNKNOWN_ARTERY_VALUE, labels != 0)]
-    return [(value, labels == value) for value in ARTERY_LABELS]
+    return [(value, labels == value) for value in REFERENCE_LABELS]
 
 
 def bounding_box(mask: np.ndarray) -> tuple[slice, slice, slice] | None:

@@ -1,7 +1,7 @@
 """Label and mask volumes given to scoring: read them, check them against their CT, decide how to read their values.
 
 A mask is any segmentation of calcium on the CT's voxel grid: an OrCaScore reference (0 background, 1 LAD incl.
-left main, 2 LCX, 3 RCA) or another model's output (binary, or with artery labels). It must have the CT's shape
+left main, 2 LCX, 3 RCA, 4 calcium of undetermined artery) or another model's output (binary, or with artery labels). It must have the CT's shape
 and voxel spacing; values must be whole numbers.
 """
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tqgd.data.orcascore import ARTERY_LABELS
+from tqgd.data.orcascore import REFERENCE_LABELS, reference_labels_text
 from tqgd.data.volume import CTVolume
 from tqgd.errors import LabelError, ScanReadError
 
@@ -50,21 +50,21 @@ def check_mask_matches(volume: CTVolume, labels: np.ndarray, spacing_mm: tuple[f
 
 
 def resolve_label_mode(labels: np.ndarray, mode: str, path: str | Path | None = None) -> bool:
-    """True when ``labels`` are to be read as artery labels (1 LAD, 2 LCX, 3 RCA), False for a binary mask.
+    """True when ``labels`` are to be read as artery labels (1 LAD, 2 LCX, 3 RCA, 4 undetermined), False for binary.
 
-    ``mode`` is ``ScoringOptions.mask_labels``: ``arteries`` (values must be 0-3), ``binary``, or ``auto``
-    (arteries when every value is 0-3 and 2 or 3 occurs: a plain 0/1 mask is binary).
+    ``mode`` is ``ScoringOptions.mask_labels``: ``arteries`` (values must be 0-4), ``binary``, or ``auto``
+    (arteries when every value is 0-4 and 2, 3 or 4 occurs: a plain 0/1 mask is binary).
     """
     values = np.unique(labels)
     if values.size and values.min() < 0:
         raise LabelError(f"mask values must be >= 0, found {int(values.min())}", path)
-    artery_values = set(ARTERY_LABELS) | {0}
+    artery_values = set(REFERENCE_LABELS) | {0}
     outside = sorted(set(values.tolist()) - artery_values)
     if mode == "binary":
         return False
     if mode == "arteries":
         if outside:
-            raise LabelError(f"artery labels must be 0 (background), 1 LAD, 2 LCX or 3 RCA; found {outside[:5]}; "
+            raise LabelError(f"artery labels must be {reference_labels_text()}; found {outside[:5]}; "
                              "pass --labels binary if any non-zero value simply means calcium", path)
         return True
-    return not outside and bool({2, 3} & set(values.tolist()))
+    return not outside and bool((set(REFERENCE_LABELS) - {1}) & set(values.tolist()))  # 1 alone: a 0/1 mask

@@ -18,7 +18,8 @@ THUMBNAIL_WINDOW_HU = (-200.0, 800.0)
 THUMBNAIL_FIELD_MM = 30.0
 #: How many of the largest lesions get a thumbnail.
 MAX_THUMBNAILS = 4
-ARTERY_COLOURS = {"LAD": "#e6194b", "LCX": "#3cb44b", "RCA": "#4363d8", None: "#ffb000"}
+#: Outline and bar colours per artery; ``undetermined`` is OrCaScore's label 4, None calcium of a binary mask.
+ARTERY_COLOURS = {"LAD": "#e6194b", "LCX": "#3cb44b", "RCA": "#4363d8", "undetermined": "#911eb4", None: "#ffb000"}
 
 
 def _fmt(value: float | None, digits: int = 1) -> str:

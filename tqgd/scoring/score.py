@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from tqgd.data.orcascore import ARTERY_LABELS
+from tqgd.data.orcascore import REFERENCE_LABELS
 from tqgd.data.volume import CTVolume
 from tqgd.detections import DetectionResult
 from tqgd.errors import LabelError, ScanReadError
@@ -121,11 +121,12 @@ class ScoreReport:
         return float(sum(lesion.mass_mg or 0.0 for lesion in self.lesions))
 
     def per_artery(self) -> dict[str, dict[str, Any]] | None:
-        """Totals per artery (LAD incl. left main, LCX, RCA); None when the input has no artery labels."""
+        """Totals per artery (LAD incl. left main, LCX, RCA, and ``undetermined`` for label 4: calcium whose artery
+        the observer could not determine); None when the input has no artery labels."""
         if not self.arteries:
             return None
         return {name: _totals([lesion for lesion in self.lesions if lesion.artery == name], self.mass_mg is not None)
-                for name in ARTERY_LABELS.values()}
+                for name in REFERENCE_LABELS.values()}
 
     def per_slice(self) -> list[dict[str, Any]]:
         """Totals per slice that holds calcium, by slice index."""
@@ -213,7 +214,7 @@ def _build_lesions(c: LesionComponents, spacing_mm: tuple[float, float, float], 
     calibration = options.mass_calibration_mg_per_cm3_hu
     lesions: dict[int, Lesion] = {}
     for i in range(len(c.lesion_id)):
-        artery = ARTERY_LABELS.get(int(c.artery_value[i]))
+        artery = REFERENCE_LABELS.get(int(c.artery_value[i]))
         mass = None if calibration is None else float(calibration * volume[i] / MM3_PER_CM3 * mean_hu[i])
         item = SliceLesion(lesion_id=int(c.lesion_id[i]), slice_index=int(c.slice_index[i]), artery=artery,
                            pixel_count=int(c.pixel_count[i]), area_mm2=float(area[i]), peak_hu=float(c.peak_hu[i]),

@@ -39,7 +39,7 @@ from tqgd.data.convert.writer import MASKS_DIR, DatasetWriter
 from tqgd.data.folds import make_patient_folds, validation_fold_of
 from tqgd.data.model_input import InputSpec, auto_crop_size, crop_box, slice_images
 from tqgd.data.formats.coco import write_coco
-from tqgd.data.orcascore import ARTERY_LABELS, OrcaCase, discover_cases
+from tqgd.data.orcascore import REFERENCE_LABELS, OrcaCase, discover_cases
 from tqgd.data.volume import CTVolume
 from tqgd.data.windowing import parse_window
 from tqgd.errors import ConfigError, DatasetError, LabelError
@@ -49,10 +49,13 @@ CropHook = Callable[[CTVolume], "tuple[int, int, int, int] | None"]
 #: Called as progress(case_id, slices_done, slices_total) when a case starts (0) and after each slice.
 ProgressFn = Callable[[str, int, int], None]
 
+#: ``--classes``: label value -> class id, and class id -> name. Every reference label (1 LAD, 2 LCX, 3 RCA,
+#: 4 undetermined artery) is calcium in ``single``; ``artery`` keeps them apart as LAD 0, LCX 1, RCA 2, undetermined 3
+#: (the ids of the three arteries are those of datasets made before label 4 was accepted). Other values are refused.
 CLASS_SCHEMES: dict[str, tuple[dict[int, int], dict[int, str]]] = {
-    "single": ({value: 0 for value in ARTERY_LABELS}, {0: "calcium"}),
-    "artery": ({value: i for i, value in enumerate(sorted(ARTERY_LABELS))},
-               {i: ARTERY_LABELS[value] for i, value in enumerate(sorted(ARTERY_LABELS))}),
+    "single": ({value: 0 for value in REFERENCE_LABELS}, {0: "calcium"}),
+    "artery": ({value: i for i, value in enumerate(sorted(REFERENCE_LABELS))},
+               {i: REFERENCE_LABELS[value] for i, value in enumerate(sorted(REFERENCE_LABELS))}),
 }
 
 
