@@ -12,6 +12,7 @@ from tests.helpers import run_tqgd
 from tests.scoring.builders import (
     boxes_from_labels,
     detection_result,
+    four_label_case,
     make_volume,
     three_lesion_case,
     write_mhd,
@@ -57,6 +58,52 @@ def test_score_with_detections_and_options(monkeypatch, capsys, tmp_path, case_f
     assert data["risk_category"] == "1-99 (mild)" and data["mass_mg"] > 0
     assert data["input"]["kind"] == "detections" and data["options"]["risk_scheme"] == "four-class"
     assert not (tmp_path / "o" / "report.png").exists()
+
+
+UNDETERMINED_AGATSTON = 18.0  # four_label_case's lesion E (label 4): 3 mm^2 x weight 2 + 3 mm^2 x weight 4
+
+
+def test_score_label_4_reference_gives_an_undetermined_row(monkeypatch, capsys, tmp_path):
+    volume, labels = four_label_case()
+    ct, reference = write_orcascore_case(tmp_path / "set", "TRV1P1", volume, labels)
+    code, out, err = run_tqgd(monkeypatch, capsys, "score", ct, "--mask", reference, "--out", tmp_path / "out",
+                              "--risk-scheme", "orcascore")
+    assert code == 0, err
+    data = json.loads((tmp_path / "out" / "score.json").read_text())
+    assert list(data["per_artery"]) == ["LAD", "LCX", "RCA", "undetermined"]
+    assert data["per_artery"]["undetermined"]["agatston"] == pytest.approx(UNDETERMINED_AGATSTON)
+    assert data["agatston"] == pytest.approx(EXPECTED_AGATSTON + UNDETERMINED_AGATSTON)
+    assert data["risk_category"] == "11-100 (II)" and data["risk_scheme"] == "orcascore"
+    assert cv2.imread(str(tmp_path / "out" / "report.png")) is not None
+    assert "undetermined" in out and "18.0" in out and "11-100 (II)" in out
+
+
+def test_evaluate_label_4_set_with_artery_detections(monkeypatch, capsys, tmp_path):
+    root, predictions = tmp_path / "set", tmp_path / "pred"
+    predictions.mkdir()
+    for number in (1, 2):
+        volume, labels = four_label_case()
+        if number == 2:
+            labels[labels == 4] = 0  # no label 4 in this patient, and E's voxels are no calcium of the reference
+        write_orcascore_case(root, f"TRV1P{number}", volume, labels)
+        detected = labels.copy()
+        detected[labels == 1] = 0  # the detector misses the LAD lesion in both patients
+        save_detections(detection_result(make_volume(volume.shape, volume.spacing_mm), boxes_from_labels(detected)),
+                        predictions / f"TRV1P{number}.json")
+    code, out, err = run_tqgd(monkeypatch, capsys, "evaluate", "--orcascore", root, "--predictions", predictions,
+                              "--out", tmp_path / "ev", "--risk-scheme", "orcascore")
+    assert code == 0, err
+    data = json.loads((tmp_path / "ev" / "evaluation.json").read_text())
+    pooled = data["per_artery"]
+    assert list(pooled) == ["LAD", "LCX", "RCA", "undetermined"]
+    assert (pooled["undetermined"]["reference_lesions"], pooled["undetermined"]["detected_reference_lesions"]) == (1, 1)
+    assert pooled["undetermined"]["ppv"] == 1.0 and pooled["LAD"]["sensitivity"] == 0.0
+    assert data["patients"][0]["per_artery"]["undetermined"]["reference_volume_mm3"] == pytest.approx(24 * 0.75)
+    assert data["patients"][0]["reference_score"]["per_artery"]["undetermined"]["agatston"] == pytest.approx(
+        UNDETERMINED_AGATSTON)
+    assert data["agreement"]["risk_categories"][-1] == ">1000 (IV)"
+    assert len(data["agreement"]["risk_confusion_matrix"]) == 4
+    assert "Lesions per artery" in out and "undetermined" in out
 
 
 @pytest.mark.parametrize("extra", [[], ["--mask", "REF", "--detections", "DET"]])

@@ -100,3 +100,23 @@ def test_mixed_sources_detections_and_masks(orcascore_set, tmp_path):
     assert agreement["icc_a1_agatston"] < 1.0
     big = rows["TRV1P2"]["agatston_reference"]
     assert agreement["bland_altman_agatston"]["bias"] == pytest.approx(-big / 3)
+
+
+def test_orcascore_risk_scheme_sets_kappa_and_confusion_categories(orcascore_set, tmp_path):
+    """Agatston by hand: TRV1P1 57 (II); TRV1P2 2 slices x 100 mm^2 x weight 3 = 600 (III); TRV1P10 2 x 2.25 x 1 = 4.5
+    (I). The prediction for TRV1P2 is empty (0: I), the others are the references."""
+    root, cases = orcascore_set
+    predictions = tmp_path / "pred"
+    for case_id, (volume, labels) in cases.items():
+        predicted = np.zeros_like(labels) if case_id == "TRV1P2" else labels
+        write_mhd(predicted, predictions / f"{case_id}_seg.mhd", volume.spacing_mm, np.uint8)
+    pairs = pair_predictions(discover_cases(root), predictions)
+    agreement = evaluate_cohort(pairs, ScoringOptions(risk_scheme="orcascore")).agreement()
+    assert agreement["risk_categories"] == ["0-10 (I)", "11-100 (II)", "101-1000 (III)", ">1000 (IV)"]
+    # rows reference, columns predicted: P10 I->I, P1 II->II, P2 III->I
+    assert agreement["risk_confusion_matrix"] == [[1, 0, 0, 0], [0, 1, 0, 0], [1, 0, 0, 0], [0, 0, 0, 0]]
+    # linear kappa: observed disagreement |2-0| x 1 = 2; chance = sum_ij |i-j| r_i c_j / n with r = (1,1,1,0),
+    # c = (2,1,0,0), n = 3: (1 + 2 + 5) / 3 = 8/3; kappa = 1 - 2 / (8/3) = 0.25
+    assert agreement["risk_kappa_linear"] == pytest.approx(0.25)
+    five = evaluate_cohort(pairs, ScoringOptions()).agreement()  # the same scores in five-class: 4.5 is 1-10, 600 >400
+    assert len(five["risk_confusion_matrix"]) == 5 and five["risk_confusion_matrix"][4][0] == 1

@@ -64,6 +64,28 @@ def test_risk_category_boundaries(score, five, four):
     assert risk_category(score, "four-class").index == four
 
 
+# OrCaScore's own scheme, by hand: I 0-10, II 11-100, III 101-1000, IV >1000 (no separate zero class).
+ORCASCORE_SCORES = [0, 0.3, 10, 10.4, 10.5, 11, 100, 101, 1000, 1000.4, 1000.5, 1001, 5000]
+ORCASCORE_CLASS = [0, 0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3]
+ORCASCORE_LABELS = ["0-10 (I)", "11-100 (II)", "101-1000 (III)", ">1000 (IV)"]
+
+
+@pytest.mark.parametrize(("score", "index"), list(zip(ORCASCORE_SCORES, ORCASCORE_CLASS, strict=True)))
+def test_orcascore_risk_scheme_boundaries(score, index):
+    category = risk_category(score, "orcascore")
+    assert category.index == index
+    assert category.label == ORCASCORE_LABELS[index]
+
+
+def test_orcascore_scheme_is_an_option_with_four_categories():
+    from tqgd.scoring.options import RISK_SCHEMES
+    from tqgd.scoring.risk import categories
+
+    assert "orcascore" in RISK_SCHEMES and ScoringOptions(risk_scheme="orcascore").risk_scheme == "orcascore"
+    assert [(c.low, c.high) for c in categories("orcascore")] == [(0, 10), (11, 100), (101, 1000), (1001, None)]
+    assert risk_category(400, "orcascore").index == risk_category(401, "orcascore").index == 2  # no 400 edge here
+
+
 def test_risk_category_labels_and_fractional_scores():
     assert risk_category(0).label == "0 (no calcium)"
     assert risk_category(401).label == ">400 (extensive)"

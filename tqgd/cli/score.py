@@ -24,11 +24,13 @@ Normalisation = Annotated[str, typer.Option("--slice-normalisation",
                                             help="Scale per-slice scores to 3 mm by: spacing, thickness or none.")]
 Thickness = Annotated[float | None, typer.Option("--slice-thickness-mm",
                                                     help="Slice thickness when the file lacks it (MetaImage).")]
-Risk = Annotated[str, typer.Option("--risk-scheme", help="five-class (0/1-10/11-100/101-400/>400) or four-class "
-                                                         "(0/1-99/100-399/>=400).")]
+Risk = Annotated[str, typer.Option("--risk-scheme", help="five-class (0/1-10/11-100/101-400/>400), four-class "
+                                                         "(0/1-99/100-399/>=400) or orcascore (I 0-10/II 11-100/"
+                                                         "III 101-1000/IV >1000).")]
 Mass = Annotated[float | None, typer.Option("--mass-calibration",
                                                help="Calibration factor in mg/cm^3 per HU; enables mass scores.")]
-Labels = Annotated[str, typer.Option("--labels", help="Mask values: auto, arteries (1 LAD, 2 LCX, 3 RCA), binary.")]
+Labels = Annotated[str, typer.Option("--labels", help="Mask values: auto, arteries (1 LAD, 2 LCX, 3 RCA, "
+                                                       "4 undetermined), binary.")]
 Out = Annotated[Path, typer.Option("--out", "-o", file_okay=False, help="Output folder (created if missing).")]
 Mask = Annotated[Path | None, typer.Option("--mask", exists=True, dir_okay=False,
                                               help="Calcium label/mask volume (.mhd, .nii, .nii.gz).")]

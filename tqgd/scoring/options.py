@@ -16,7 +16,8 @@ Defaults (and the alternatives offered):
   multiplied by ``slice_spacing_mm / 3``. ``"thickness"`` uses ``SliceThickness / 3`` instead (what tools that
   ignore overlap do: overlapping reconstructions, e.g. 3 mm every 1.5 mm, then count each lesion about twice),
   ``"none"`` uses factor 1 (the original EBT protocol assumed 3 mm contiguous slices).
-- ``risk_scheme = "five-class"``: 0 / 1-10 / 11-100 / 101-400 / >400; ``"four-class"``: 0 / 1-99 / 100-399 / >=400.
+- ``risk_scheme = "five-class"``: 0 / 1-10 / 11-100 / 101-400 / >400; ``"four-class"``: 0 / 1-99 / 100-399 / >=400;
+  ``"orcascore"``: the orCaScore challenge's I 0-10 / II 11-100 / III 101-1000 / IV >1000 (``tqgd.scoring.risk``).
 - ``mass_calibration_mg_per_cm3_hu = None``: mass score only when a scanner calibration factor is given.
 - ``mask_labels = "auto"``: how a mask's values are read (see ``MASK_LABEL_MODES``).
 """
@@ -30,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from tqgd.errors import ConfigError
+from tqgd.scoring.risk import RISK_CATEGORIES
 
 #: Agatston's calcium threshold at 120 kVp.
 CALCIUM_THRESHOLD_HU = 130.0
@@ -46,12 +48,13 @@ MIN_LESION_AREA_MM2 = 1.0
 KVP_THRESHOLDS_HU: dict[int, float] = {120: 130.0, 100: 147.0}
 
 SLICE_NORMALISATIONS = ("spacing", "thickness", "none")
-RISK_SCHEMES = ("five-class", "four-class")
+RISK_SCHEMES = tuple(RISK_CATEGORIES)  # five-class, four-class, orcascore
 CONNECTIVITIES_2D = (4, 8)
 
-#: ``auto``: artery labels (1 LAD incl. left main, 2 LCX, 3 RCA, as OrCaScore) when every value is 0-3 and 2 or 3
-#: occurs, otherwise any non-zero voxel is calcium of unknown artery (a 0/1 mask is read as binary, not as LAD).
-#: ``arteries``: values must be 0-3. ``binary``: any non-zero value is calcium, no per-artery scores.
+#: ``auto``: artery labels (1 LAD incl. left main, 2 LCX, 3 RCA, 4 undetermined artery, as OrCaScore) when every
+#: value is 0-4 and 2, 3 or 4 occurs, otherwise any non-zero voxel is calcium of unknown artery (a 0/1 mask is read
+#: as binary, not as LAD). ``arteries``: values must be 0-4. ``binary``: any non-zero value is calcium, no per-artery
+#: scores.
 MASK_LABEL_MODES = ("auto", "arteries", "binary")
 
 

@@ -1,7 +1,9 @@
-"""Risk categories from a total Agatston score, under two published schemes.
+"""Risk categories from a total Agatston score, under three published schemes.
 
 ``five-class`` (Rumberger et al., Mayo Clin Proc 1999): 0 / 1-10 / 11-100 / 101-400 / >400.
 ``four-class`` (as used by MESA and most guidelines): 0 / 1-99 / 100-399 / >=400.
+``orcascore`` (the orCaScore challenge, Wolterink et al., Med Phys 2016): I 0-10 / II 11-100 / III 101-1000 /
+IV >1000; no separate zero class, the challenge's own categories for its risk-category agreement (kappa).
 
 Scores are categorised on their value rounded to a whole number, except that any positive score counts as at
 least 1: a patient with detected calcium is never put in the "0" category (overlapping reconstructions can give
@@ -39,6 +41,12 @@ RISK_CATEGORIES: dict[str, tuple[RiskCategory, ...]] = {
         RiskCategory(1, "1-99 (mild)", 1, 99),
         RiskCategory(2, "100-399 (moderate)", 100, 399),
         RiskCategory(3, ">=400 (severe)", 400, None),
+    ),
+    "orcascore": (
+        RiskCategory(0, "0-10 (I)", 0, 10),
+        RiskCategory(1, "11-100 (II)", 11, 100),
+        RiskCategory(2, "101-1000 (III)", 101, 1000),
+        RiskCategory(3, ">1000 (IV)", 1001, None),
     ),
 }
 
