@@ -65,7 +65,8 @@ def three_lesion_case(shape_zyx: tuple[int, int, int] = (6, 40, 40)) -> tuple[CT
 
 
 def four_label_case(shape_zyx: tuple[int, int, int] = (6, 40, 40)) -> tuple[CTVolume, np.ndarray]:
-    """``three_lesion_case`` plus lesion E of label 4 (calcium of undetermined artery, as real OrCaScore references hold).
+    """``three_lesion_case`` plus lesion E of label 4 (calcium of undetermined artery, as real OrCaScore references
+    hold).
 
     E: z 1-2, y 30-32, x 10-13 (12 voxels per slice), 260 HU on slice 1, 260 HU with one voxel of 410 HU on slice 2.
     """

@@ -12,7 +12,7 @@ convert_app = typer.Typer(help="Make detection datasets (YOLO / COCO / VOC) from
 
 
 class ClassScheme(str, Enum):
-    """Box classes: one ``calcium`` class, or the artery (LAD, LCX, RCA) from the label value."""
+    """Box classes: one ``calcium`` class, or the artery (LAD, LCX, RCA, undetermined) from the label value."""
 
     single = "single"
     artery = "artery"
@@ -59,7 +59,8 @@ def orcascore(
     window: str = typer.Option("paper", "--window",
                                help="HU window: paper (-1200..1800), mediastinum, calcium, rgb (3 windows), "
                                     "LOW,HIGH or A+B+C. Write negative values as --window=-1000,1000."),
-    classes: ClassScheme = typer.Option(ClassScheme.single, "--classes", help="single: calcium; artery: LAD/LCX/RCA."),
+    classes: ClassScheme = typer.Option(ClassScheme.single, "--classes",
+                                        help="single: calcium; artery: LAD/LCX/RCA/undetermined (label 4)."),
     negatives: str = typer.Option("0", "--negatives",
                                   help="Slices without calcium per patient: 0 (paper), a ratio to positive slices "
                                        "such as 0.5, or all."),

@@ -1,8 +1,8 @@
 """Label and mask volumes given to scoring: read them, check them against their CT, decide how to read their values.
 
 A mask is any segmentation of calcium on the CT's voxel grid: an OrCaScore reference (0 background, 1 LAD incl.
-left main, 2 LCX, 3 RCA, 4 calcium of undetermined artery) or another model's output (binary, or with artery labels). It must have the CT's shape
-and voxel spacing; values must be whole numbers.
+left main, 2 LCX, 3 RCA, 4 calcium of undetermined artery) or another model's output (binary, or with artery
+labels). It must have the CT's shape and voxel spacing; values must be whole numbers.
 """
 
 from __future__ import annotations
