@@ -1,0 +1,289 @@
+"""Calcium detection in the clinic's terms, on held-out phantom patients: lesions, Agatston, risk, boxes, time.
+
+Data, per set (gated, OrCaScore-like; non-gated, Concord-like): a training set and a test set of phantom patients
+generated from different set seeds (``TRAIN_SEEDS``, ``TEST_SEEDS``; no patient seed of a test set occurs in its
+training set, checked). The training set is converted once with the schedule's input options (window, 2.5D context,
+fixed native-pixel crop, negatives) around the phantom's heart boxes + 10 mm; every trained row learns from fold 0 of
+that conversion (4/5 of the training patients; the rest is ultralytics' validation split, unused for scoring) and is
+scored with its last epoch's weights on the whole test scans: ``clinic_rows`` (how each row makes its boxes),
+``clinic_tables`` (what each column means).
+
+Rows (``DEFAULT_ROWS``): HU threshold, U-Net, YOLOv5*B-n, TQGDNet-n, TQGDNet-faithful-n and ultralytics' YOLO11n,
+YOLO26n and YOLO26n-P2 built from scratch; ``--models`` takes other row keys (``clinic_rows.ROWS``: also
+``tqgdnet-p2``, ``tqgdnet-faithful-p2``) or any model spec ``tqgd train`` accepts. Every trained row runs once per
+``--seeds`` value (the training seed).
+
+Each run writes ``WORK/runs/<set>/<row>/seed<k>/result.json`` last (the threshold: ``.../threshold/``); runs with one
+are skipped, so an interrupted benchmark resumes; a run whose training finished (``trained.json``) but whose evaluation
+did not is only re-evaluated. ``--jobs`` runs in parallel, each in its own process.
+
+Usage:
+    python benchmarks/clinic_quality.py --work /tmp/tqgd-clinic --update             # cpu schedule, 3 seeds
+    python benchmarks/clinic_quality.py --work /tmp/c --models threshold tqgdnet yolo26n --datasets non-gated
+    python benchmarks/clinic_quality.py --work /tmp/c --schedule paper --device 0 --jobs 1   # GPU, 200 epochs
+    python benchmarks/clinic_quality.py --work /tmp/c-smoke --smoke                  # about a minute
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import tqgd  # noqa: F401  - before ultralytics: it configures ultralytics (offline) at import
+
+# isort: split
+from bench_common import log, run_record, update_block
+from clinic_rows import RESULT_JSON, ROWS, Row, row_for, run_row
+from clinic_tables import report
+
+from tqgd.errors import ConfigError, TQGDError
+from tqgd.io import write_json
+
+BLOCK_NAME = "clinic_quality"
+DATASETS = {"non-gated": "non-gated phantom (Concord-like)", "gated": "gated phantom (OrCaScore-like)"}
+#: Phantom set seeds: training and test patients come from different sets (and differ from the ablation's 0 and 1).
+TRAIN_SEEDS = {"non-gated": 11, "gated": 10}
+TEST_SEEDS = {"non-gated": 21, "gated": 20}
+#: Seed of the patient folds of the training conversion.
+SPLIT_SEED = 0
+#: The table's rows by default: the baselines, the paper's pair, the faithful TQGDNet and ultralytics' references.
+DEFAULT_ROWS = ["threshold", "unet", "yolov5b-panet", "tqgdnet", "tqgdnet-faithful", "yolo11n", "yolo26n",
+                "yolo26n-p2"]
+SMOKE_ROWS = ["threshold", "unet", "yolov5b-panet", "tqgdnet"]
+
+#: The CPU schedule's ultralytics train args (fallback until ``tqgd.engine.recipe.CPU_RECIPE`` exists): AdamW lr 0.002,
+#: one warm-up epoch and an optimiser step per batch of 4 (nbs = batch), tqgd demo's and the ablation's measured
+#: CPU setting (BENCHMARKS.md, ablation_quality); 30 epochs. No imgsz: with a fixed crop the crop is the image size.
+CPU_TRAIN: dict[str, Any] = {"epochs": 30, "batch": 4, "optimizer": "AdamW", "lr0": 0.002, "warmup_epochs": 1.0,
+                             "nbs": 4}
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """What every row of one benchmark shares: data sizes, input options and the training args."""
+
+    name: str
+    train_patients: int
+    test_patients: int
+    image_size: int  # phantom slice size in px
+    train: dict[str, Any]  # ultralytics train args (epochs, batch, optimizer, ...; imgsz when no fixed crop)
+    window: str = "calcium"
+    context: int = 1  # 3: 2.5D
+    crop_size: int | str | None = "auto"  # fixed native-pixel crop ('auto': largest ROI rounded up to 32 px)
+    negatives: str = "0"
+    folds: int = 5  # training patients split; fold 0 trains
+    device: str = "cpu"
+    tiny_phantom: bool = False  # short scans with the heart inside the slice (smoke runs)
+
+
+SCHEDULES = {
+    # 24 training + 10 test patients per set, 512 px slices, 30 epochs at the native-pixel heart crop.
+    "cpu": Schedule("cpu", train_patients=24, test_patients=10, image_size=512, train=CPU_TRAIN),
+    # The paper's recipe (200 epochs, SGD, batch 4) on a GPU, same data.
+    "paper": Schedule("paper", train_patients=24, test_patients=10, image_size=512, train={"epochs": 200, "batch": 4},
+                      device="0"),
+    # Seconds per run: tiny phantoms, one epoch.
+    "smoke": Schedule("smoke", train_patients=4, test_patients=2, image_size=128, folds=2, tiny_phantom=True,
+                      train={**CPU_TRAIN, "epochs": 1}),
+}
+
+
+def patient_seeds(set_seed: int, n: int) -> set[int]:
+    """The phantom patient seeds of a set (``write_phantom_set``'s rule)."""
+    from tqgd.data.phantom.layout import patient_seed
+
+    return {patient_seed(set_seed, i) for i in range(n)}
+
+
+def make_data(work: Path, dataset: str, schedule: Schedule) -> tuple[Path, Path]:
+    """(converted training dataset, test phantom root) of one set; reused when complete."""
+    from tqgd.baselines.roi import phantom_heart_crop
+    from tqgd.data.convert.orcascore import OrcaConvertOptions, convert_orcascore
+    from tqgd.data.phantom.config import PhantomConfig
+    from tqgd.data.phantom.layout import write_phantom_set
+
+    shared = patient_seeds(TRAIN_SEEDS[dataset], schedule.train_patients) & \
+        patient_seeds(TEST_SEEDS[dataset], schedule.test_patients)
+    if shared:
+        raise ConfigError(f"{dataset}: training and test sets share phantom patient seeds {sorted(shared)}")
+    config = PhantomConfig(clip_heart=True, scan_length_mm=(40.0, 50.0)) if schedule.tiny_phantom else None
+    roots = {}
+    for part, seed, count in (("train", TRAIN_SEEDS[dataset], schedule.train_patients),
+                              ("test", TEST_SEEDS[dataset], schedule.test_patients)):
+        root = work / "phantom" / dataset / part
+        if not (root / "phantom" / "phantom.json").is_file():
+            log(f"phantom: {count} {dataset} {part} patients (set seed {seed}) at {schedule.image_size} px")
+            write_phantom_set(root, count, seed=seed, gated=dataset == "gated", image_size=schedule.image_size,
+                              config=config, overwrite=True)
+        roots[part] = root
+    converted = work / "datasets" / dataset
+    if not (converted / "convert.json").is_file():
+        log(f"convert: {dataset} training set, window {schedule.window}, context {schedule.context}, crop "
+            f"{schedule.crop_size}, negatives {schedule.negatives}")
+        options = OrcaConvertOptions(window=schedule.window, folds=schedule.folds, seed=SPLIT_SEED,
+                                     negatives=schedule.negatives, masks=True, context=schedule.context,
+                                     crop_size=schedule.crop_size)
+        convert_orcascore(roots["train"], converted, options, crop=phantom_heart_crop())
+    return converted, roots["test"]
+
+
+def run_dir(work: Path, dataset: str, key: str, row: Row, seed: int) -> Path:
+    """Folder of one run (the threshold has no training seed)."""
+    base = work / "runs" / dataset / key
+    return base if row.kind == "threshold" else base / f"seed{seed}"
+
+
+def planned_runs(work: Path, datasets: list[str], rows: dict[str, Row], seeds: list[int]
+                 ) -> list[tuple[str, str, int | None, Path]]:
+    """(dataset, row key, seed, folder) of every run of the table, seed by seed (a benchmark cut short has every
+    row on the same seeds)."""
+    runs, seen = [], set()
+    for seed in seeds:
+        for dataset in datasets:
+            for key, row in rows.items():
+                folder = run_dir(work, dataset, key, row, seed)
+                if folder not in seen:
+                    seen.add(folder)
+                    runs.append((dataset, key, None if row.kind == "threshold" else seed, folder))
+    return runs
+
+
+def run_all(runs: list[tuple[str, str, int | None, Path]], rows: dict[str, Row], data: dict[str, tuple[Path, Path]],
+            schedule: Schedule, jobs: int) -> None:
+    """Run every run without a result.json, ``jobs`` at a time in fresh processes; failures are raised together."""
+    pending = [run for run in runs if not (run[3] / RESULT_JSON).is_file()]
+    log(f"{len(pending)} of {len(runs)} run(s) to do, {jobs} at a time")
+    if not pending:
+        return
+    failures = []
+    context = multiprocessing.get_context("spawn")  # fresh interpreter per run: no state leaks between models
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context, max_tasks_per_child=1) as pool:
+        futures = {pool.submit(run_row, rows[key].kind, rows[key].spec, str(data[dataset][0]), str(data[dataset][1]),
+                               str(folder), asdict(schedule), seed): (dataset, key, seed)
+                   for dataset, key, seed, folder in pending}
+        for done, future in enumerate(as_completed(futures), start=1):
+            dataset, key, seed = futures[future]
+            try:
+                record = future.result()
+            except Exception as exc:  # noqa: BLE001 - one failed run must not throw away hours of the others
+                failures.append(f"{dataset} {key} seed {seed}: {type(exc).__name__}: {exc}")
+                log(f"[{done}/{len(pending)}] FAILED {failures[-1]}")
+                continue
+            log(f"[{done}/{len(pending)}] {dataset} {key} seed {seed}: mAP50 {record['boxes']['map50']:.3f}, "
+                f"train {record['train_s'] / 60:.1f} min, evaluate {record['evaluate_s'] / 60:.1f} min")
+    if failures:
+        listed = "\n  ".join(failures)
+        raise TQGDError(f"{len(failures)} run(s) failed (finished runs are kept):\n  {listed}")
+
+
+def collect(runs: list[tuple[str, str, int | None, Path]]) -> dict[str, dict[str, list[dict]]]:
+    """dataset -> row key -> finished runs' result.json contents (rows without any finished run kept, empty)."""
+    results: dict[str, dict[str, list[dict]]] = {}
+    for dataset, key, _, folder in runs:
+        found = results.setdefault(dataset, {}).setdefault(key, [])
+        if (folder / RESULT_JSON).is_file():
+            found.append(json.loads((folder / RESULT_JSON).read_text(encoding="utf-8")))
+    return results
+
+
+def data_lines(data: dict[str, tuple[Path, Path]], schedule: Schedule) -> list[str]:
+    """One line per set: training conversion counts and seeds, test set seeds."""
+    lines = []
+    for dataset, (converted, _) in data.items():
+        convert = json.loads((converted / "convert.json").read_text(encoding="utf-8"))
+        counts = convert["counts"]
+        lines.append(f"{DATASETS[dataset]}: training set {schedule.train_patients} patients (phantom set seed "
+                     f"{TRAIN_SEEDS[dataset]}; {counts['images']} images with {counts['boxes']} boxes; fold 0 of "
+                     f"{schedule.folds} trains), test set {schedule.test_patients} patients (set seed "
+                     f"{TEST_SEEDS[dataset]}, no patient seed shared with training), input "
+                     f"{json.dumps(convert.get('input'))}.")
+    return lines
+
+
+def schedule_line(schedule: Schedule) -> str:
+    """The schedule in one line."""
+    train = ", ".join(f"{k} {v}" for k, v in schedule.train.items())
+    return (f"Schedule ({schedule.name}): ultralytics train args {train}; otherwise tqgd's paper recipe (from scratch, "
+            f"mosaic, flips, HSV, translation), the same for every detector; U-Net: same epochs and batch, crops of "
+            f"the model crop size; device {schedule.device}. Dataset: window {schedule.window}, context "
+            f"{schedule.context}, crop {schedule.crop_size}, negatives {schedule.negatives}, one class.")
+
+
+def choose_rows(names: list[str]) -> dict[str, Row]:
+    """Row key -> row for the requested names; a model spec outside the registry must build (checked now)."""
+    from tqgd.engine.train import load_model
+
+    rows = {}
+    for name in names:
+        key, row = row_for(name)
+        if name not in ROWS:
+            load_model(row.spec)  # a typo fails here, not after hours of other runs
+        rows[key] = row
+    return rows
+
+
+def main(argv: list[str] | None = None) -> str:
+    """Prepare data, run what is missing, print the table (and write it into BENCHMARKS.md with --update)."""
+    from tqgd.scoring.options import RISK_SCHEMES
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--work", type=Path, required=True, help="working folder; finished runs in it are reused")
+    parser.add_argument("--schedule", choices=sorted(SCHEDULES), default="cpu",
+                        help="preset: cpu (this machine), paper (200 epochs, GPU), smoke (tiny)")
+    parser.add_argument("--smoke", action="store_true", help="same as --schedule smoke, one seed, four rows")
+    parser.add_argument("--models", nargs="+", metavar="ROW", help=f"rows: {', '.join(ROWS)} or any model spec "
+                        "(default: the eight of DEFAULT_ROWS)")
+    parser.add_argument("--datasets", nargs="+", choices=list(DATASETS), help="subset of sets (default: both)")
+    parser.add_argument("--seeds", nargs="+", type=int, help="training seeds (default 0 1 2; smoke: 0)")
+    parser.add_argument("--device", help="override the preset's device (cpu, 0)")
+    parser.add_argument("--epochs", type=int, help="override the preset's epochs (a quick look, not the table)")
+    parser.add_argument("--jobs", type=int, default=2, help="runs in parallel (default 2: one per CPU core)")
+    parser.add_argument("--risk-scheme", choices=RISK_SCHEMES, default="five-class",
+                        help="risk categories of the kappa column (default five-class)")
+    parser.add_argument("--update", type=Path, nargs="?", const=Path("BENCHMARKS.md"),
+                        help="write the table into this Markdown file's clinic_quality block")
+    args = parser.parse_args(argv)
+    if args.jobs < 1:
+        raise ConfigError(f"--jobs must be 1 or more, got {args.jobs}")
+    schedule = SCHEDULES["smoke" if args.smoke else args.schedule]
+    if args.device:
+        schedule = replace(schedule, device=args.device)
+    if args.epochs:
+        schedule = replace(schedule, train={**schedule.train, "epochs": args.epochs})
+    seeds = args.seeds or ([0] if args.smoke else [0, 1, 2])
+    rows = choose_rows(args.models or (SMOKE_ROWS if args.smoke else DEFAULT_ROWS))
+    record = run_record("clinic_quality.py")
+    started = time.perf_counter()
+    work = args.work.expanduser().resolve()
+    datasets = args.datasets or list(DATASETS)
+    data = {name: make_data(work, name, schedule) for name in datasets}
+    runs = planned_runs(work, datasets, rows, seeds)
+    failed = None
+    try:
+        run_all(runs, rows, data, schedule, args.jobs)
+    except TQGDError as exc:  # write what finished, then fail
+        failed = exc
+    results = collect(runs)
+    context = {"record": record, "schedule_line": schedule_line(schedule), "data_lines": data_lines(data, schedule),
+               "datasets": {d: DATASETS[d] for d in datasets}, "risk_scheme": args.risk_scheme,
+               "minutes": (time.perf_counter() - started) / 60}
+    block = report(results, {key: row.label for key, row in rows.items()}, context)
+    finished = {d: {key: [r["seed"] for r in runs] for key, runs in found.items()} for d, found in results.items()}
+    write_json(work / "clinic.json", {"record": record, "schedule": asdict(schedule), "seeds": seeds,
+                                      "finished_seeds": finished})
+    print(block)
+    if args.update:
+        update_block(BLOCK_NAME, block, args.update)
+    if failed is not None:
+        raise failed
+    return block
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""benchmarks/clinic_quality.py: per-lesion numbers checked against an independent count, the clinic metrics against
+hand-computed values, and a resumable smoke run that writes a table with every requested row."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+
+def patient(ref: int, detected: int, predicted: int, true_positive: int, agatston_ref: float = 0.0,
+            agatston_pred: float = 0.0) -> dict:
+    """A result.json patient entry with only the fields the tables read."""
+    return {"agatston_reference": agatston_ref, "agatston_predicted": agatston_pred,
+            "lesions": {"reference_lesions": ref, "detected_reference_lesions": detected,
+                        "predicted_lesions": predicted, "true_positive_lesions": true_positive}}
+
+
+def test_lesion_counts_are_pooled_over_patients_before_the_ratios() -> None:
+    from clinic_tables import lesion_metrics
+
+    found = lesion_metrics([patient(4, 3, 5, 2), patient(1, 1, 1, 1)])
+    assert found["sensitivity"] == pytest.approx(4 / 5) and found["ppv"] == pytest.approx(3 / 6)
+    assert found["f1"] == pytest.approx(2 * 0.8 * 0.5 / 1.3)
+    nothing = lesion_metrics([patient(3, 0, 0, 0)])
+    assert nothing["sensitivity"] == 0.0 and nothing["ppv"] is None and nothing["f1"] == 0.0
+
+
+def test_agatston_icc_and_risk_kappa_match_hand_computed_values() -> None:
+    from clinic_tables import agreement_metrics
+
+    # ICC(A,1) of [[1, 2], [3, 4]]: MSR 4, MSC 1, MSE 0 -> 4 / (4 + 0 + 2 * 1 / 2) = 0.8.
+    assert agreement_metrics([patient(0, 0, 0, 0, 1, 2), patient(0, 0, 0, 0, 3, 4)], "five-class")["icc"] == \
+        pytest.approx(0.8)
+    cohort = [patient(0, 0, 0, 0, 0, 0), patient(0, 0, 0, 0, 50, 50), patient(0, 0, 0, 0, 500, 1500)]
+    # five-class: 0 / 11-100 / >400 for both raters -> perfect agreement.
+    assert agreement_metrics(cohort, "five-class")["kappa"] == pytest.approx(1.0)
+    # orcascore (0-10 / 11-100 / 101-1000 / >1000): reference I, II, III against I, II, IV; linear weights:
+    # observed disagreement 1, expected (4 + 3 + 4) / 3 -> kappa 1 - 3 / 11.
+    assert agreement_metrics(cohort, "orcascore")["kappa"] == pytest.approx(8 / 11)
+
+
+@pytest.fixture(scope="module")
+def tiny_set(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path, dict]:
+    """A non-gated tiny phantom: converted training set (for its input record) and two held-out test patients."""
+    import clinic_quality
+
+    work = tmp_path_factory.mktemp("clinic")
+    schedule = replace(clinic_quality.SCHEDULES["smoke"], crop_size=None)  # the ROI itself is the model region
+    dataset, test_root = clinic_quality.make_data(work, "non-gated", schedule)
+    return work, dataset, test_root, asdict(schedule)
+
+
+def independent_lesion_counts(test_root: Path, margin_mm: float = 10.0) -> dict[str, int]:
+    """Reference lesions (labels and >= 130 HU, 3D 6-connected) against voxels > 130 HU inside the phantom's heart
+    box + margin, counted with SimpleITK and scipy only."""
+    import SimpleITK as sitk
+    from scipy import ndimage
+
+    six = ndimage.generate_binary_structure(3, 1)
+    totals = dict.fromkeys(("reference", "detected", "predicted", "true_positive"), 0)
+    for image in sorted((test_root / "Images").glob("*CTI.mhd")):
+        case = image.name.removesuffix("CTI.mhd")
+        itk = sitk.ReadImage(str(image))
+        hu = sitk.GetArrayFromImage(itk).astype(np.float32)
+        labels = sitk.GetArrayFromImage(sitk.ReadImage(str(test_root / "Reference standard" / f"{case}R.mhd")))
+        boxes = np.array([b for b in json.loads((test_root / "phantom" / f"{case}.json").read_text())
+                          ["heart_boxes_xyxy"] if b], dtype=float)
+        sx, sy, _ = itk.GetSpacing()
+        x0, y0 = max(math.floor(boxes[:, 0].min() - margin_mm / sx), 0), max(math.floor(boxes[:, 1].min() -
+                                                                                       margin_mm / sy), 0)
+        x1 = min(math.ceil(boxes[:, 2].max() + margin_mm / sx), hu.shape[2])
+        y1 = min(math.ceil(boxes[:, 3].max() + margin_mm / sy), hu.shape[1])
+        reference, n_ref = ndimage.label((labels > 0) & (hu >= 130), structure=six)
+        thresholded = np.zeros(hu.shape, dtype=bool)
+        thresholded[:, y0:y1, x0:x1] = hu[:, y0:y1, x0:x1] > 130
+        predicted, n_pred = ndimage.label(thresholded, structure=six)
+        totals["reference"] += n_ref
+        totals["predicted"] += n_pred
+        totals["detected"] += len(np.unique(reference[thresholded & (reference > 0)]))
+        totals["true_positive"] += len(np.unique(predicted[(reference > 0) & (predicted > 0)]))
+    return totals
+
+
+def test_threshold_row_lesion_metrics_agree_with_an_independent_count(tiny_set) -> None:
+    from clinic_rows import run_row
+    from clinic_tables import lesion_metrics
+
+    work, dataset, test_root, schedule = tiny_set
+    record = run_row("threshold", None, str(dataset), str(test_root), str(work / "threshold"), schedule, None)
+    expected = independent_lesion_counts(test_root)
+    assert expected["reference"] > 0 and 0 < expected["true_positive"] < expected["predicted"], \
+        "the tiny phantom must hold calcium and look-alikes for this check to mean anything"
+    pooled = {key: sum(p["lesions"][field] for p in record["patients"])
+              for key, field in (("reference", "reference_lesions"), ("detected", "detected_reference_lesions"),
+                                 ("predicted", "predicted_lesions"), ("true_positive", "true_positive_lesions"))}
+    assert pooled == expected
+    metrics = lesion_metrics(record["patients"])
+    assert metrics["sensitivity"] == pytest.approx(expected["detected"] / expected["reference"])
+    assert metrics["ppv"] == pytest.approx(expected["true_positive"] / expected["predicted"])
+    assert (work / "threshold" / "result.json").is_file()
+
+
+@pytest.mark.slow
+def test_smoke_run_writes_every_requested_row_and_resumes(tmp_path: Path) -> None:
+    import clinic_quality
+
+    doc = tmp_path / "BENCHMARKS.md"
+    work = tmp_path / "work"
+    rows = ["threshold", "unet", "yolov5b-panet", "yolo26n"]
+    argv = ["--work", str(work), "--smoke", "--datasets", "gated", "--models", *rows, "--jobs", "1",
+            "--risk-scheme", "orcascore", "--update", str(doc)]
+    block = clinic_quality.main(argv)
+    runs = work / "runs" / "gated"
+    for key in rows:
+        label = clinic_quality.ROWS[key].label
+        (line,) = [line for line in block.splitlines() if line.startswith(f"| {label} |")][:1]
+        assert line.rstrip().endswith("| 1 |"), f"{key}: one finished run expected in {line}"
+    assert "orcascore risk categories" in block and "<!-- clinic_quality:begin -->" in doc.read_text()
+    detections = json.loads(next((runs / "yolov5b-panet" / "seed0" / "detections").glob("*.json")).read_text())
+    assert detections["model"]["physics_filter"] is not None and detections["model"]["input"]["crop_size"], \
+        "detector rows go through tqgd detect's path with the preprocessing recorded in the weights"
+    results = sorted(runs.glob("**/result.json"))
+    assert len(results) == len(rows)
+    stamps = [p.stat().st_mtime_ns for p in results]
+    trained = runs / "yolov5b-panet" / "seed0" / "trained.json"
+    trained_stamp = trained.stat().st_mtime_ns
+    (runs / "yolov5b-panet" / "seed0" / "result.json").unlink()
+    again = clinic_quality.main(argv)
+    assert trained.stat().st_mtime_ns == trained_stamp, "a trained run is re-evaluated, not trained again"
+    assert [p.stat().st_mtime_ns for p in results if p.parent.parent.name != "yolov5b-panet"] == \
+        [s for p, s in zip(results, stamps, strict=True) if p.parent.parent.name != "yolov5b-panet"]
+    assert again.split("\n")[1:] == block.split("\n")[1:], "the same runs give the same table"
