@@ -14,8 +14,10 @@ def demo(
                              help="Output folder (new, empty, or an earlier demo's, which is replaced)."),
     quick: bool = typer.Option(False, "--quick", help="Tiny version (3 small patients, 1-2 epochs): checks that "
                                                       "every step runs, in about a minute."),
-    epochs: int = typer.Option(None, "--epochs", min=1, help="TQGDNet-n epochs (default 40; quick 1)."),
-    patients: int = typer.Option(None, "--patients", min=3, help="Phantom training patients (default 8)."),
+    epochs: int = typer.Option(None, "--epochs", min=1, help="TQGDNet-n epochs (default 30; quick 1)."),
+    patients: int = typer.Option(None, "--patients", min=3, help="Phantom training patients (default 10)."),
+    seed: int = typer.Option(None, "--seed", min=0,
+                             help="Seed of the phantom patients, the held-out test patient and training (default 0)."),
     device: str = typer.Option(None, "--device", help="cpu (default) or a GPU such as 0."),
 ) -> None:
     """Run the end-to-end demo on a synthetic phantom: generate, convert, train, validate, detect, score.
@@ -34,7 +36,7 @@ def demo(
 
     console = Console()
     settings = with_overrides(DemoSettings.quick() if quick else DemoSettings(), epochs=epochs, patients=patients,
-                              device=device)
+                              device=device, seed=seed)
     steps = iter(range(1, 8))
 
     def step(title: str) -> None:
@@ -63,11 +65,14 @@ def _print_result(console, result) -> None:
                                       f"{coco.get('map50', float('nan')):.3f} (pycocotools)")
     table.add_row("test patient Agatston", f"detected {_num(result.detected_agatston)} ({result.detected_risk}), "
                                            f"reference {_num(result.true_agatston)} ({result.true_risk})")
+    if result.shipped_agatston is not None:
+        table.add_row("shipped weights", f"detected {_num(result.shipped_agatston)} ({result.shipped_risk}) with the "
+                                         f"phantom weights shipped with tqgd: {out / 'detect_shipped'}")
     table.add_row("detections", f"{result.detections} boxes at confidence >= {result.detect_conf:.3g}: "
                                 f"{out / 'detect' / 'detections.json'}")
     table.add_row("pictures", f"{out / 'detect' / 'overlays'}, {out / 'detect' / 'report.png'}")
     table.add_row("training runs", f"{out / 'runs'} (heart, calcium, val)")
-    table.add_row("weights", f"{out / 'weights'} (phantom-trained; tqgd detect uses them without --weights)")
+    table.add_row("weights", f"{out / 'weights'} (phantom-trained; use them with tqgd detect --weights)")
     table.add_row("record", str(out / "demo.json"))
     console.print(table)
     for note in result.notes:

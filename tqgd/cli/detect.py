@@ -85,10 +85,11 @@ def detect(
     if weights is None:
         weights, demo_heart = default_weights()
         heart_weights = heart_weights or demo_heart
-        console.print(f"no --weights given: using the demo's weights {weights}")
+        console.print(f"no --weights given: using {weights}")
     setup = make_setup(weights, heart_weights, options, device, trust_weights or None)
     if setup.detector.phantom_trained:
-        console.print(Panel(PHANTOM_WARNING, style="bold red", title="phantom weights"))
+        console.print(Panel(f"{PHANTOM_WARNING}\n{setup.detector.training_data}", style="bold red",
+                            title="phantom weights"))
     for note in setup.notes:
         console.print(f"note: {note}")
     bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

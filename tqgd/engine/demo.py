@@ -31,12 +31,15 @@ from tqgd.errors import OutputError
 
 #: Marker file of a demo output folder: only such a folder is cleared when the demo runs again.
 DEMO_MARKER = ".tqgd-demo"
-DEMO_SUBFOLDERS = ("phantom", "phantom_test", "heart_dataset", "dataset", "runs", "detect", "weights")
+DEMO_SUBFOLDERS = ("phantom", "phantom_test", "heart_dataset", "dataset", "runs", "detect", "detect_shipped", "weights")
 TEST_CASE_ID = "TEST1"
 PHANTOM_TRAINING_DATA = "synthetic phantom (tqgd demo): not clinically trained, not for patient care"
+#: Slice size of real scans (and of the shipped weights' training phantom).
+REFERENCE_SIZE = 512
 #: Detection confidence when validation found no operating point (no predictions at all).
 FALLBACK_CONF = 0.25
-PHANTOM_WARNING = ("PHANTOM WEIGHTS: trained by `tqgd demo` on synthetic phantom scans, not on patients. "
+PHANTOM_WARNING = ("PHANTOM WEIGHTS: trained on synthetic phantom scans (tqgd demo or the weights shipped with tqgd), "
+                   "not on patients. "
                    "Not clinically trained; do not use them for patient care.")
 
 
@@ -59,7 +62,7 @@ class DemoSettings:
     patient's detected Agatston score from 20 to 189 (true 202), measured with everything else as above.
     """
 
-    patients: int = 8
+    patients: int = 10
     image_size: int = 512
     seed: int = 0
     test_seed: int = 1000
@@ -71,13 +74,12 @@ class DemoSettings:
     heart_options: dict[str, Any] = field(default_factory=lambda: {"val": False, "workers": 0, "amp": False})
     folds: int = 4
     window: str = "calcium"
-    epochs: int = 40
-    imgsz: int = 256
-    batch: int = 4
-    calcium_options: dict[str, Any] = field(default_factory=lambda: {"optimizer": "AdamW", "lr0": 0.002,
-                                                                     "warmup_epochs": 1.0, "val": False,
-                                                                     "plots": False, "workers": 0, "seed": 0,
-                                                                     "amp": False})
+    context: int = 3
+    crop_size: int | str = "auto"
+    negatives: str = "0.5"
+    epochs: int = 30
+    batch: int = 8
+    calcium_options: dict[str, Any] = field(default_factory=dict)  # over tqgd.engine.recipe.CPU_RECIPE
     conf: float | None = None  # None: the validation's operating confidence (where mean F1 peaks)
     device: str = "cpu"
 
@@ -89,7 +91,16 @@ class DemoSettings:
         gave heart confidences of 0.3-0.65 on these patients in about 30 s; crops keep boxes from 0.1 up.
         """
         return cls(patients=3, image_size=128, heart_slice_step=2, heart_epochs=30, heart_imgsz=64, heart_batch=4,
-                   heart_conf=0.1, folds=3, epochs=1, imgsz=128, batch=4, conf=0.001)
+                   heart_conf=0.1, folds=3, epochs=1, batch=4, conf=0.001)
+
+    def calcium_train_options(self) -> dict[str, Any]:
+        """ultralytics options of the calcium training: CPU_RECIPE, the demo's seed, its overrides."""
+        from tqgd.engine.recipe import CPU_RECIPE
+
+        options = {**CPU_RECIPE, "seed": self.seed, "nbs": self.batch, **self.calcium_options}
+        for named in ("epochs", "batch"):
+            options.pop(named, None)
+        return options
 
 
 @dataclass
@@ -103,6 +114,8 @@ class DemoResult:
     detected_agatston: float | None = None
     true_risk: str | None = None
     detected_risk: str | None = None
+    shipped_agatston: float | None = None
+    shipped_risk: str | None = None
     detections: int = 0
     detect_conf: float | None = None
     notes: list[str] = field(default_factory=list)
@@ -129,7 +142,7 @@ def demo_weights_dir() -> Path:
     return TQGD_HOME / "demo" / "weights"
 
 
-def mark_phantom_weights(source: Path, target: Path) -> Path:
+def mark_phantom_weights(source: Path, target: Path, training_data: str = PHANTOM_TRAINING_DATA) -> Path:
     """Copy weights to ``target`` with the checkpoint key saying they were trained on the phantom."""
     import torch
 
@@ -138,7 +151,7 @@ def mark_phantom_weights(source: Path, target: Path) -> Path:
     from tqgd.io import atomic_path
 
     checkpoint = load_checkpoint(source)
-    checkpoint[TRAINING_DATA_KEY] = PHANTOM_TRAINING_DATA
+    checkpoint[TRAINING_DATA_KEY] = training_data
     with atomic_path(target) as tmp:
         torch.save(checkpoint, tmp)
     return target
@@ -173,7 +186,8 @@ def _write_test_patient(folder: Path, settings: DemoSettings) -> None:
     from tqgd.data.phantom.layout import write_case
 
     config = PhantomConfig(image_size=settings.image_size)
-    write_case(generate_patient(settings.test_seed, config, TEST_CASE_ID), folder, ("orcascore", "dicom"))
+    write_case(generate_patient(settings.test_seed + settings.seed, config, TEST_CASE_ID), folder,
+               ("orcascore", "dicom"))
 
 
 def run_demo(out: str | Path, settings: DemoSettings = DemoSettings(),
@@ -204,17 +218,18 @@ def run_demo(out: str | Path, settings: DemoSettings = DemoSettings(),
     heart_weights = mark_phantom_weights(heart_run.best, weights / "heart.pt")
     with _timed(result, "convert", hooks, "convert the phantom to a heart-cropped calcium dataset"):
         cropper = HeartCropper(heart_weights, HeartCropSettings(conf=settings.heart_conf), device=settings.device)
-        dataset = convert_orcascore(out / "phantom", out / "dataset",
-                                    OrcaConvertOptions(window=settings.window, folds=min(settings.folds,
-                                                       settings.patients), seed=settings.seed), crop=cropper).out
+        options = OrcaConvertOptions(window=settings.window, context=settings.context, crop_size=settings.crop_size,
+                                     negatives=settings.negatives, folds=min(settings.folds, settings.patients),
+                                     seed=settings.seed)
+        dataset = convert_orcascore(out / "phantom", out / "dataset", options, crop=cropper).out
     with _timed(result, "calcium_train", hooks, "train TQGDNet-n"), hooks.training("calcium epochs") as cbs:
-        run = train(dataset / "orcascore.yaml", "tqgdnet-n", epochs=settings.epochs, imgsz=settings.imgsz,
-                    batch=settings.batch, device=settings.device, project=out / "runs", name="calcium",
-                    options={"nbs": settings.batch, **settings.calcium_options}, callbacks=cbs)
-    calcium_weights = mark_phantom_weights(run.best, weights / "calcium.pt")
+        run = train(dataset / "orcascore.yaml", "tqgdnet-n", epochs=settings.epochs, batch=settings.batch,
+                    device=settings.device, project=out / "runs", name="calcium",
+                    options=settings.calcium_train_options(), callbacks=cbs)
+    calcium_weights = mark_phantom_weights(run.last, weights / "calcium.pt")
     with _timed(result, "validate", hooks, "validate on the held-out fold"):
-        result.val_metrics = validate(calcium_weights, dataset / "orcascore.yaml", imgsz=settings.imgsz,
-                                      device=settings.device, project=out / "runs", name="val").metrics
+        result.val_metrics = validate(calcium_weights, dataset / "orcascore.yaml", device=settings.device,
+                                      project=out / "runs", name="val").metrics
     conf = settings.conf if settings.conf is not None else result.val_metrics.get("operating_conf")
     result.detect_conf = conf if conf is not None else FALLBACK_CONF
     with _timed(result, "detect", hooks, f"detect and score the test patient's DICOM series ({TEST_CASE_ID})"):
@@ -235,12 +250,21 @@ def _detect_test_patient(out: Path, weights: Path, heart_weights: Path, settings
     from tqgd.scoring import score_mask
     from tqgd.scoring.masks import read_mask
 
+    from tqgd.weights import shipped_weights
+
+    series = out / "phantom_test" / "DICOM" / TEST_CASE_ID
     setup = make_setup(weights, heart_weights, DetectOptions(conf=result.detect_conf), settings.device)
-    (outcome,) = run_detect(out / "phantom_test" / "DICOM" / TEST_CASE_ID, out / "detect", setup, hooks.progress)
+    (outcome,) = run_detect(series, out / "detect", setup, hooks.progress)
     result.detections = outcome.detections
     result.notes.extend(outcome.notes)
     if outcome.score is not None:
         result.detected_agatston, result.detected_risk = outcome.score.agatston, outcome.score.risk.label
+    shipped = shipped_weights()
+    if shipped is not None and settings.image_size == REFERENCE_SIZE:  # shipped weights know 512 px scans only
+        setup = make_setup(shipped[0], shipped[1], DetectOptions(), settings.device)
+        (outcome,) = run_detect(series, out / "detect_shipped", setup, hooks.progress)
+        if outcome.score is not None:
+            result.shipped_agatston, result.shipped_risk = outcome.score.agatston, outcome.score.risk.label
     labels, spacing = read_mask(reference_path(out / "phantom_test", TEST_CASE_ID))
     truth = score_mask(read_ct(image_path(out / "phantom_test", TEST_CASE_ID)), labels, mask_spacing_mm=spacing)
     result.true_agatston, result.true_risk = truth.agatston, truth.risk.label
@@ -264,7 +288,9 @@ def _write_record(out: Path, settings: DemoSettings, result: DemoResult) -> None
         "total_seconds": result.total_seconds, "validation": result.val_metrics,
         "test_patient": {"case_id": TEST_CASE_ID, "true_agatston": result.true_agatston,
                          "true_risk": result.true_risk, "detected_agatston": result.detected_agatston,
-                         "detected_risk": result.detected_risk, "detections": result.detections},
+                         "detected_risk": result.detected_risk, "detections": result.detections,
+                         "shipped_weights_agatston": result.shipped_agatston,
+                         "shipped_weights_risk": result.shipped_risk},
         "detect_conf": result.detect_conf, "notes": result.notes,
     })
 

@@ -231,17 +231,22 @@ def failed_summary(outcomes: list[ScanOutcome]) -> TQGDError | None:
 
 
 def default_weights() -> tuple[Path, Path | None]:
-    """The demo's phantom-trained weights (calcium, heart), if ``tqgd demo`` has produced them.
+    """Weights used without ``--weights``: the phantom weights shipped with tqgd (``tqgd.weights``), else the ones
+    ``tqgd demo`` left behind.
 
     Raises:
-        CheckpointError: no demo weights; says how to get weights.
+        CheckpointError: neither exists; says how to get weights.
     """
     from tqgd.engine.demo import demo_weights_dir
+    from tqgd.weights import shipped_weights
 
+    shipped = shipped_weights()
+    if shipped is not None:
+        return shipped
     folder = demo_weights_dir()
     calcium, heart = folder / "calcium.pt", folder / "heart.pt"
     if not calcium.is_file():
-        raise CheckpointError("no --weights given and no demo weights here; pass --weights with a trained model "
-                              "(tqgd train), or run `tqgd demo` to train phantom weights (for trying tqgd out, not "
-                              "for patients)", folder)
+        raise CheckpointError("no --weights given, and this install has neither shipped weights nor demo weights; pass "
+                              "--weights with a trained model (tqgd train), or run `tqgd demo` to train phantom weights "
+                              "(for trying tqgd out, not for patients)", folder)
     return calcium, heart if heart.is_file() else None

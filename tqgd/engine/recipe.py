@@ -129,3 +129,24 @@ def recipe_table(args: Mapping[str, Any]) -> list[tuple[str, Any, str]]:
         if key in defaults and args[key] != defaults[key]:
             rows.append((key, args[key], f"changed (default: {defaults[key]})"))
     return rows
+
+
+#: The short CPU schedule used for the shipped weights, the demo and the clinic benchmark (measured in BENCHMARKS.md):
+#: AdamW with one warm-up epoch and an optimiser step per batch (``nbs`` = batch; ultralytics' nominal 64 leaves a
+#: few steps an epoch on a small set), light scale jitter so deposits keep their pixel size, mosaic off for the last
+#: epochs. Everything else is the paper's recipe.
+CPU_RECIPE: dict[str, Any] = {
+    "epochs": 30,
+    "batch": 8,
+    "nbs": 8,
+    "optimizer": "AdamW",
+    "lr0": 0.002,
+    "warmup_epochs": 1.0,
+    "scale": 0.2,
+    "close_mosaic": 6,
+    "workers": 0,
+    "seed": 0,
+    "amp": False,
+    "val": False,
+    "plots": False,
+}
