@@ -1,0 +1,50 @@
+#!/usr/bin/env python
+"""Train (or resume) the phantom weights that ship in ``tqgd/weights/`` and install them: a thin script over
+``tqgd.engine.ship``.
+
+Example: python tools/ship_weights.py --work /tmp/tqgd-ship             # about an hour on 2 CPU cores
+         python tools/ship_weights.py --work /tmp/tqgd-ship --epochs 60 --device 0 --install
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse ``argv``, build (resuming) and optionally install; returns the exit code."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], prog="ship_weights.py")
+    parser.add_argument("--work", type=Path, required=True, help="Work folder (phantoms, datasets, runs); reused.")
+    parser.add_argument("--gated", type=int, default=None, help="Gated phantom patients (default 16).")
+    parser.add_argument("--non-gated", type=int, default=None, help="Non-gated phantom patients (default 16).")
+    parser.add_argument("--model", default=None, help="Calcium model config (default tqgdnet-n).")
+    parser.add_argument("--epochs", type=int, default=None, help="Calcium epochs (default: CPU_RECIPE's).")
+    parser.add_argument("--crop-size", type=int, default=None, help="Native-pixel crop side in px (default 384).")
+    parser.add_argument("--context", type=int, default=None, choices=(1, 3), help="1 slice or 2.5D (default 3).")
+    parser.add_argument("--device", default=None, help="cpu (default) or a GPU such as 0.")
+    parser.add_argument("--install", action="store_true", help="Copy the finished weights into tqgd/weights/.")
+    args = parser.parse_args(argv)
+
+    import tqgd  # noqa: F401  - configures ultralytics (offline) before it loads
+    from tqgd.engine.ship import ShipSettings, build, install
+    from tqgd.errors import TQGDError
+    from tqgd.weights import weights_dir
+
+    changes = {"gated_patients": args.gated, "non_gated_patients": args.non_gated, "model": args.model,
+               "crop_size": args.crop_size, "context": args.context, "device": args.device,
+               "recipe": {"epochs": args.epochs} if args.epochs else None}
+    settings = ShipSettings(**{k: v for k, v in changes.items() if v is not None})
+    try:
+        built = build(args.work, settings)
+        if args.install:
+            print(f"installed: {install(built, weights_dir(), settings)}")
+    except TQGDError as exc:
+        print(f"ship_weights: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,200 @@
+"""Train the weights that ship inside tqgd (``tqgd/weights/``): a heart detector and a calcium detector on the phantom.
+
+One command (``python tools/ship_weights.py --work DIR``) runs every step into DIR, each skipped when its output is
+complete, so a run killed midway resumes where it stopped (an unfinished training resumes from its ``last.pt``):
+
+1. phantom sets: gated (OrCaScore-like) and non-gated (chest CT) patients from fixed seeds (``ShipSettings``), never
+   the seeds of the held-out benchmark patients;
+2. heart datasets from the phantom's heart boxes, merged; the heart detector (yolov8n, 128 px);
+3. calcium datasets, every scan cut by that heart detector exactly as ``tqgd detect`` cuts it, one model input for
+   both sets (window, 2.5D context, fixed native-pixel crop), merged;
+4. the calcium detector with ``tqgd.engine.recipe.CPU_RECIPE`` (or the settings' overrides);
+5. ``install``: both weights marked as phantom weights and copied into ``tqgd/weights/`` with ``card.json`` (data,
+   seeds, recipe, versions, git commit, training time).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+#: Seeds of the shipped training sets; benchmarks hold out other seeds.
+SHIP_GATED_SEED = 7001
+SHIP_NON_GATED_SEED = 7002
+
+
+@dataclass(frozen=True)
+class ShipSettings:
+    """Every choice of the shipped weights' training (defaults: the measured CPU recipe)."""
+
+    gated_patients: int = 16
+    non_gated_patients: int = 16
+    gated_seed: int = SHIP_GATED_SEED
+    non_gated_seed: int = SHIP_NON_GATED_SEED
+    image_size: int = 512
+    heart_slice_step: int = 3
+    heart_epochs: int = 40
+    model: str = "tqgdnet-n"
+    window: str = "calcium"
+    context: int = 3
+    crop_size: int = 384
+    negatives: str = "0.5"
+    folds: int = 4
+    recipe: dict[str, Any] = field(default_factory=dict)  # over CPU_RECIPE
+    device: str = "cpu"
+
+    def train_args(self) -> dict[str, Any]:
+        """ultralytics arguments of the calcium training: CPU_RECIPE with this run's overrides."""
+        from tqgd.engine.recipe import CPU_RECIPE
+
+        return {**CPU_RECIPE, **self.recipe}
+
+
+def _log(message: str) -> None:
+    print(f"[ship {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def _phantoms(work: Path, settings: ShipSettings) -> dict[str, Path]:
+    from tqgd.data.phantom.layout import write_phantom_set
+
+    sets = {"gated": (settings.gated_patients, settings.gated_seed, True),
+            "non-gated": (settings.non_gated_patients, settings.non_gated_seed, False)}
+    folders = {}
+    for name, (count, seed, gated) in sets.items():
+        folder = work / "phantom" / name
+        if not (folder / "phantom" / "phantom.json").is_file():
+            _log(f"phantom: {count} {name} patients (seed {seed})")
+            write_phantom_set(folder, count, seed, gated=gated, image_size=settings.image_size, overwrite=True)
+        folders[name] = folder
+    return folders
+
+
+def _finished(run: Path) -> bool:
+    return (run / "weights" / "best.pt").is_file() and (run / "results.csv").is_file() and not _resumable(run)
+
+
+def _resumable(run: Path) -> bool:
+    """A run with a last.pt that still holds its optimizer (ultralytics strips it when a run ends)."""
+    last = run / "weights" / "last.pt"
+    if not last.is_file():
+        return False
+    from tqgd.engine.weights import load_checkpoint
+
+    return load_checkpoint(last).get("optimizer") is not None
+
+
+def _heart(work: Path, phantoms: dict[str, Path], settings: ShipSettings) -> Path:
+    from tqgd.data.convert.merge import merge_datasets
+    from tqgd.engine.heart import HeartDatasetOptions, build_heart_dataset, train_heart
+    from tqgd.engine.train import train
+
+    run = work / "runs" / "heart"
+    if _finished(run):
+        return run / "weights" / "best.pt"
+    yamls = []
+    for name, folder in phantoms.items():
+        out = work / "heart_dataset" / name
+        if not (out / "convert.json").is_file():
+            _log(f"heart dataset: {name}")
+            build_heart_dataset(folder, out, HeartDatasetOptions(slice_step=settings.heart_slice_step,
+                                                                 folds=settings.folds))
+        yamls.append(out / "fold0.yaml")
+    merged = merge_datasets(yamls, work / "heart_dataset" / "merged")
+    if _resumable(run):
+        _log("heart detector: resuming")
+        train(resume=run, device=settings.device)
+    else:
+        _log(f"heart detector: {settings.heart_epochs} epochs")
+        train_heart(merged, epochs=settings.heart_epochs, device=settings.device, project=run.parent, name=run.name,
+                    options={"exist_ok": True, "seed": 0, "workers": 0, "val": False, "plots": False, "amp": False})
+    return run / "weights" / "best.pt"
+
+
+def _calcium_data(work: Path, phantoms: dict[str, Path], heart: Path, settings: ShipSettings) -> Path:
+    from tqgd.data.convert.merge import MERGED_YAML, merge_datasets
+    from tqgd.data.convert.orcascore import OrcaConvertOptions, convert_orcascore
+    from tqgd.engine.heart_crop import HeartCropper
+
+    merged = work / "dataset" / "merged"
+    if (merged / MERGED_YAML).is_file():
+        return merged / MERGED_YAML
+    cropper = HeartCropper(heart, device=settings.device)
+    options = OrcaConvertOptions(window=settings.window, context=settings.context, crop_size=settings.crop_size,
+                                 negatives=settings.negatives, folds=settings.folds)
+    yamls = []
+    for name, folder in phantoms.items():
+        out = work / "dataset" / name
+        if not (out / "convert.json").is_file():
+            _log(f"calcium dataset: {name}, heart-cropped, {settings.crop_size} px, context {settings.context}")
+            convert_orcascore(folder, out, options, crop=cropper)
+        yamls.append(out / "fold0.yaml")
+    return merge_datasets(yamls, merged)
+
+
+def build(work: str | Path, settings: ShipSettings = ShipSettings(),
+          callbacks: dict[str, list[Callable]] | None = None) -> dict[str, Path]:
+    """Run (or resume) every step into ``work``; returns the heart and calcium ``best.pt``."""
+    from tqgd.engine.train import train
+
+    work = Path(work).resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    phantoms = _phantoms(work, settings)
+    heart = _heart(work, phantoms, settings)
+    data = _calcium_data(work, phantoms, heart, settings)
+    run = work / "runs" / "calcium"
+    started = time.perf_counter()
+    if _resumable(run):
+        _log("calcium detector: resuming")
+        train(resume=run, device=settings.device, callbacks=callbacks)
+    elif not _finished(run):
+        args = settings.train_args()
+        _log(f"calcium detector: {settings.model}, {args}")
+        epochs = args.pop("epochs")
+        batch = args.pop("batch")
+        train(data, settings.model, epochs=epochs, batch=batch, device=settings.device, project=run.parent,
+              name=run.name, options={**args, "exist_ok": True}, callbacks=callbacks)
+    (work / "ship.json").write_text(json.dumps({"settings": asdict(settings), "train_args": settings.train_args(),
+                                                "calcium_train_s_this_session": time.perf_counter() - started},
+                                               indent=1))
+    return {"heart": heart, "calcium": run / "weights" / "last.pt"}
+
+
+def install(built: dict[str, Path], target: str | Path, settings: ShipSettings, notes: dict[str, Any] | None = None
+            ) -> Path:
+    """Copy both weights, marked as phantom weights, into ``target`` with ``card.json``; returns the card's path."""
+    import platform
+
+    import torch
+    import ultralytics
+
+    import tqgd
+    from tqgd.engine.demo import mark_phantom_weights
+    from tqgd.io import write_json
+    from tqgd.weights import CALCIUM_WEIGHTS, CARD_JSON, HEART_WEIGHTS, PHANTOM_SHIPPED_DATA
+
+    target = Path(target)
+    target.mkdir(parents=True, exist_ok=True)
+    mark_phantom_weights(built["calcium"], target / CALCIUM_WEIGHTS, PHANTOM_SHIPPED_DATA)
+    mark_phantom_weights(built["heart"], target / HEART_WEIGHTS, PHANTOM_SHIPPED_DATA)
+    card = {"warning": PHANTOM_SHIPPED_DATA, "settings": asdict(settings), "train_args": settings.train_args(),
+            "versions": {"tqgd": tqgd.__version__, "torch": torch.__version__, "ultralytics": ultralytics.__version__,
+                         "python": platform.python_version()},
+            "git_commit": _git_commit(), "date": time.strftime("%Y-%m-%d"),
+            "sizes_bytes": {name: (target / name).stat().st_size for name in (CALCIUM_WEIGHTS, HEART_WEIGHTS)},
+            **(notes or {})}
+    return write_json(target / CARD_JSON, card)
+
+
+def _git_commit() -> str | None:
+    import subprocess
+
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
+                              cwd=Path(__file__).parent).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
