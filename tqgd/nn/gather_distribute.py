@@ -29,7 +29,7 @@ from ultralytics.nn.modules import Conv
 
 from tqgd.nn.registry import RowSpec, channels_of, int_arg, register_module
 from tqgd.nn.rep_block import RepConvBlock
-from tqgd.nn.resize import resize_like
+from tqgd.nn.resize import resize_like, spatial_size
 
 #: Gate activations of Eq. 8 by YAML name: the paper writes sigmoid; Gold-YOLO's code uses a hard sigmoid.
 GATE_ACTIVATIONS: dict[str, type[nn.Module]] = {"sigmoid": nn.Sigmoid, "hardsigmoid": nn.Hardsigmoid}
@@ -88,8 +88,16 @@ class GDInject(nn.Module):
         self.blocks = RepConvBlock(c2, c2, n)
 
     def forward(self, xs: list[torch.Tensor]) -> torch.Tensor:
-        """Gate the local features with the resized global gate, add the resized global features, RepConv."""
+        """Gate the local features with the resized global gate, add the resized global features, RepConv.
+
+        When Q_i is coarser than I_R and ``glob`` uses no batch statistics (eval mode or fused), Eq. 9 runs its 1x1
+        conv after the average pooling: the conv + BN is affine per pixel and the pool averages pixels, so the two
+        commute (equal up to float rounding) and the conv sees 1/4 of the pixels per halving.
+        """
         q, g = xs
         gate = resize_like(self.gate_act(self.gate(g)), q, down="avg")
-        glob = resize_like(self.glob(g), q, down="avg")
+        if spatial_size(g)[0] > spatial_size(q)[0] and not (self.training and hasattr(self.glob, "bn")):
+            glob = self.glob(resize_like(g, q, down="avg"))
+        else:
+            glob = resize_like(self.glob(g), q, down="avg")
         return self.blocks(self.local(q) * gate + glob)

@@ -1,8 +1,10 @@
 """TQGDDetectionModel: ultralytics' DetectionModel, built from a tqgd config with tqgd's registered layers.
 
 Everything after construction (forward, loss, fuse, stride computation, checkpointing, export) is ultralytics'
-unchanged; only the YAML rows are built through ``tqgd.nn.registry.build_layers`` while ``__init__`` runs. A
-checkpoint stores this class by reference, so ``YOLO("best.pt")`` works in any process that can import tqgd.
+unchanged; only the YAML rows are built through ``tqgd.nn.registry.build_layers`` while ``__init__`` runs, and each
+forward pass runs inside ``tqgd.nn.resize.shared_resizes()`` so rows that resize the same tensor share the result. A
+checkpoint stores this class by reference, so ``YOLO("best.pt")`` works in any process that can import tqgd (and
+older checkpoints get the shared resizes too).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from ultralytics.nn.tasks import DetectionModel
 from tqgd.errors import ConfigError
 from tqgd.nn.model_cfg import resolve_model_cfg
 from tqgd.nn.registry import tqgd_rows
+from tqgd.nn.resize import shared_resizes
 
 
 class TQGDDetectionModel(DetectionModel):
@@ -28,3 +31,8 @@ class TQGDDetectionModel(DetectionModel):
         cfg = cfg if isinstance(cfg, dict) else resolve_model_cfg(cfg)
         with tqgd_rows():
             super().__init__(cfg, ch=ch, nc=nc, verbose=verbose)
+
+    def _predict_once(self, *args: Any, **kwargs: Any) -> Any:
+        """ultralytics' layer loop, with resizes of one tensor to one size computed once per pass."""
+        with shared_resizes():
+            return super()._predict_once(*args, **kwargs)

@@ -25,8 +25,15 @@ s2 p2 stem). When ``k - s`` is odd (e.g. the paper's 8x8 at stride 1) the paddin
 Reading used by the default configs: down-projection, ``s = 2``, ``k1 = k3 = 6`` (DBPN's 2x kernels and the YOLOv5
 stem it replaces), ``k2 = 3``. It is a drop-in replacement for YOLOv5's P1/2 stem, so every other layer, stride and
 the ablation against YOLOv5*B stay aligned. The paper's 8x8 / 12x12 kernels are DBPN's 4x / 8x settings; at stride 1
-and 512 px they would cost more than the rest of the nano model (docs/models.md has the measured numbers), and the
-``ablation/thrconvs-same-panet.yaml`` config keeps that reading available.
+and 512 px they cost about 3.4 GFLOPs more than this reading for the nano model (docs/models.md has the measured
+numbers); ``tqgdnet-faithful.yaml`` and the ``ablation/thrconvs-same-*.yaml`` configs use that reading.
+
+Not used: the space-to-depth form. A 6x6 stride-2 convolution equals a 3x3 convolution on ``pixel_unshuffle(x, 2)``
+(12 channels), and the back-projection's phase outputs are already ``pixel_unshuffle(X2)``, so R could be formed at
+half resolution with no pixel shuffle. It is exact (checked to 1e-15 in float64 while it was tried) but measured
+slower on one CPU thread here (torch 2.14.1, x86_64): the 12-channel 3x3 convolutions cost more than the 3-channel
+6x6 stride-2 ones plus the shuffle they save (the stem took 5-10 % longer, three interleaved runs), so the form
+above stays.
 """
 
 from __future__ import annotations
