@@ -129,7 +129,8 @@ def report(results: dict[str, dict[str, list[dict]]], labels: dict[str, str], co
     lines = [record_line(context["record"]) + f" This invocation: {context['minutes']:.0f} min (finished runs are "
              "reused).", "", context["schedule_line"], "", *[f"- {line}" for line in context["data_lines"]],
              "- **Heart ROI: the phantom's ground-truth heart boxes + 10 mm** (an oracle heart detector) for every "
-             "row, cut to the model crop the training dataset records, so the rows differ only by the calcium detector.",
+             "row, cut to the model crop the training dataset records, so the rows differ only by the calcium "
+             "detector.",
              "- Detectors: `tqgd.engine.detect.detect_volume` with `DetectOptions`' defaults (the user's path: input "
              "built from the weights' record, physics filter, box snapping), boxes at confidence 0.25 (tqgd detect's "
              "default) -> `tqgd evaluate`'s scoring (box rule, OrCaScore lesion matching, Agatston); last epoch's "

@@ -36,12 +36,13 @@ def test_agatston_icc_and_risk_kappa_match_hand_computed_values() -> None:
     # ICC(A,1) of [[1, 2], [3, 4]]: MSR 4, MSC 1, MSE 0 -> 4 / (4 + 0 + 2 * 1 / 2) = 0.8.
     assert agreement_metrics([patient(0, 0, 0, 0, 1, 2), patient(0, 0, 0, 0, 3, 4)], "five-class")["icc"] == \
         pytest.approx(0.8)
-    cohort = [patient(0, 0, 0, 0, 0, 0), patient(0, 0, 0, 0, 50, 50), patient(0, 0, 0, 0, 500, 1500)]
-    # five-class: 0 / 11-100 / >400 for both raters -> perfect agreement.
-    assert agreement_metrics(cohort, "five-class")["kappa"] == pytest.approx(1.0)
-    # orcascore (0-10 / 11-100 / 101-1000 / >1000): reference I, II, III against I, II, IV; linear weights:
-    # observed disagreement 1, expected (4 + 3 + 4) / 3 -> kappa 1 - 3 / 11.
-    assert agreement_metrics(cohort, "orcascore")["kappa"] == pytest.approx(8 / 11)
+    cohort = [patient(0, 0, 0, 0, 0, 0), patient(0, 0, 0, 0, 5, 12), patient(0, 0, 0, 0, 150, 150)]
+    # four-class (0 / 1-99 / 100-399 / >=400): both raters 0, 1-99, 100-399 -> perfect agreement.
+    assert agreement_metrics(cohort, "four-class")["kappa"] == pytest.approx(1.0)
+    # five-class (0 / 1-10 / 11-100 / 101-400 / >400): reference 0, 1, 3 against 0, 2, 3; linear weights: observed
+    # disagreement 1 / 3, expected (5 + 4 + 4) / 9 -> kappa 1 - 3 / 13.
+    five = agreement_metrics(cohort, "five-class")
+    assert five["kappa"] == pytest.approx(10 / 13) and five["same_category"] == pytest.approx(2 / 3)
 
 
 @pytest.fixture(scope="module")
@@ -105,6 +106,30 @@ def test_threshold_row_lesion_metrics_agree_with_an_independent_count(tiny_set) 
     assert (work / "threshold" / "result.json").is_file()
 
 
+@pytest.mark.parametrize("context", [1, 3])
+def test_unet_inputs_equal_the_training_images_as_the_unet_read_them(tmp_path: Path, context: int) -> None:
+    import clinic_quality
+    from clinic_rows import dataset_spec, unet_inputs
+
+    from tqgd.baselines.dataset import load_split
+    from tqgd.baselines.unet_data import read_image
+    from tqgd.data.model_input import slice_images
+    from tqgd.data.readers import read_ct
+
+    schedule = replace(clinic_quality.SCHEDULES["smoke"], context=context, train_patients=2, test_patients=1)
+    dataset, _ = clinic_quality.make_data(tmp_path, "gated", schedule)
+    spec = dataset_spec(dataset)
+    split = load_split(dataset / "fold0.yaml", "train")
+    for image in split.images[:4]:
+        row = image.row
+        volume = read_ct(split.source_of(image))
+        box = (row.crop_x0, row.crop_y0, row.crop_x0 + image.width, row.crop_y0 + image.height)
+        pixels = slice_images(volume.hu, [row.slice_index], box, spec)
+        for channels in (1, 3):  # the U-Net's in_channels: 1 for a one-window dataset (2.5D PNGs read as grey)
+            (ours,) = unet_inputs(pixels, channels)
+            np.testing.assert_array_equal(ours, read_image(image.path, channels))
+
+
 @pytest.mark.slow
 def test_smoke_run_writes_every_requested_row_and_resumes(tmp_path: Path) -> None:
     import clinic_quality
@@ -113,14 +138,14 @@ def test_smoke_run_writes_every_requested_row_and_resumes(tmp_path: Path) -> Non
     work = tmp_path / "work"
     rows = ["threshold", "unet", "yolov5b-panet", "yolo26n"]
     argv = ["--work", str(work), "--smoke", "--datasets", "gated", "--models", *rows, "--jobs", "1",
-            "--risk-scheme", "orcascore", "--update", str(doc)]
+            "--risk-scheme", "four-class", "--update", str(doc)]
     block = clinic_quality.main(argv)
     runs = work / "runs" / "gated"
     for key in rows:
         label = clinic_quality.ROWS[key].label
         (line,) = [line for line in block.splitlines() if line.startswith(f"| {label} |")][:1]
         assert line.rstrip().endswith("| 1 |"), f"{key}: one finished run expected in {line}"
-    assert "orcascore risk categories" in block and "<!-- clinic_quality:begin -->" in doc.read_text()
+    assert "four-class risk categories" in block and "<!-- clinic_quality:begin -->" in doc.read_text()
     detections = json.loads(next((runs / "yolov5b-panet" / "seed0" / "detections").glob("*.json")).read_text())
     assert detections["model"]["physics_filter"] is not None and detections["model"]["input"]["crop_size"], \
         "detector rows go through tqgd detect's path with the preprocessing recorded in the weights"
