@@ -54,3 +54,12 @@ class OutputError(TQGDError):
 
 class ConfigError(TQGDError):
     """An option or config value is invalid (unknown model name, bad window, unknown scoring convention)."""
+
+
+class DicomOutputError(TQGDError):
+    """DICOM results (SEG, SR, secondary capture) cannot be made for this input: not a single-frame DICOM CT series,
+    or the series does not match the scan that was scored."""
+
+
+class PacsError(TQGDError):
+    """A PACS (DICOMweb or DIMSE) refused a query, retrieve or store, or could not be reached; names the server."""

@@ -90,6 +90,10 @@ def score(ct_path: Annotated[Path, typer.Argument(exists=True, help="CT scan: DI
           labels: Labels = "auto",
           png: Annotated[bool, typer.Option("--png/--no-png", help="Also write the one-page report.png.")] = True,
           include_identifiers: IncludeIdentifiers = False,
+          dicom: Annotated[bool, typer.Option("--dicom", help="Also write DICOM SEG, SR (TID 1500) and a secondary "
+                                                             "capture of report.png into OUT/dicom/ (DICOM input "
+                                                             "only; they carry the source's patient and study).")]
+          = False,
           ) -> None:
     """Score coronary calcium of one scan from a mask or from tqgd detections: Agatston, volume, mass, risk.
 
@@ -113,6 +117,11 @@ def score(ct_path: Annotated[Path, typer.Argument(exists=True, help="CT scan: DI
     _check_outputs(outputs, [ct_path, prediction])
     check_writable(out)  # a read-only or full --out fails now, not after the scan is read and scored
     volume = read_ct(ct_path)
+    if dicom and volume.meta.format != "dicom":
+        from tqgd.errors import DicomOutputError
+
+        raise DicomOutputError(f"--dicom needs a DICOM CT input (this is {volume.meta.format}): the results must "
+                               "reference the source instances", ct_path)
     if mask is not None:
         labels_array, spacing = read_mask(mask)
         report = score_mask(volume, labels_array, options, mask_path=mask, mask_spacing_mm=spacing)
@@ -126,6 +135,15 @@ def score(ct_path: Annotated[Path, typer.Argument(exists=True, help="CT scan: DI
     for note in report.notes:
         console.print(f"note: {note}")
     console.print(f"wrote {outputs[0]}" + (f" and {outputs[1]}" if png else ""))
+    if dicom:
+        from tqgd.dicom_out import detections_identity, mask_identity, write_dicom_results
+
+        conventions = options.to_dict()
+        algorithm = (mask_identity(labels_array, conventions) if mask is not None
+                     else detections_identity(prediction, conventions))
+        written = write_dicom_results(report, ct_path, out, algorithm, report_png=outputs[1] if png else None,
+                                      automatic=mask is None)
+        console.print("wrote DICOM " + ", ".join(str(p) for p in written.paths()))
 
 
 def evaluate(out: Out,
