@@ -17,7 +17,7 @@ from tests.nn.reference_layers import reference_model, use_reference
 
 from tqgd.nn import GDInject, TQGDDetectionModel
 from tqgd.nn import resize as resize_module
-from tqgd.nn.resize import avg_pool, max_pool, shared_resizes
+from tqgd.nn.resize import avg_pool, max_pool, shared_resizes, upsample2_bilinear
 
 #: Configs covering every rewritten path: Queen-fusion (max pools by 2 and 4, shared upsamplings), GD into P3-P5
 #: (pooled injection) and P3/P4, GD as the neck, both ThrConvs readings, the P2 head.
@@ -46,6 +46,22 @@ def test_max_pool_keeps_nan_like_f_max_pool2d() -> None:
 def test_avg_pool_equals_f_avg_pool2d_to_float64_rounding(kernel: tuple[int, int]) -> None:
     x = torch.randn(2, 3, 24, 48, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     torch.testing.assert_close(avg_pool(x, kernel), F.avg_pool2d(x, kernel, kernel), rtol=1e-14, atol=1e-14)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 1, 1), (1, 2, 1, 5), (2, 4, 7, 3), (1, 8, 16, 32)], ids=str)
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_bilinear_upsampling_by_two_equals_f_interpolate_in_float64(shape: tuple, channels_last: bool) -> None:
+    x = torch.randn(shape, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    expected = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
+    torch.testing.assert_close(upsample2_bilinear(x), expected, rtol=1e-14, atol=1e-14)
+
+
+def test_upsampling_with_autograd_keeps_f_interpolate() -> None:
+    x = torch.rand(1, 2, 4, 4, requires_grad=True)
+    y = resize_module.resize_like(x, torch.empty(1, 1, 8, 8))
+    assert y.grad_fn is not None and "UpsampleBilinear2D" in type(y.grad_fn).__name__
 
 
 def _tensors(output: object) -> list[torch.Tensor]:
@@ -101,14 +117,14 @@ def test_gradients_equal_the_previous_code_in_float64(name: str) -> None:
 
 def test_each_tensor_is_upsampled_once_per_forward(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
-    interpolate = F.interpolate
+    upsample = resize_module._upsample
 
-    def counting(x, *args, **kwargs):
+    def counting(x: torch.Tensor, factor: tuple[int, int]) -> torch.Tensor:
         calls.append(tuple(x.shape))
-        return interpolate(x, *args, **kwargs)
+        return upsample(x, factor)
 
     model = TQGDDetectionModel("tqgdnet-n", verbose=False).eval()
-    monkeypatch.setattr(resize_module.F, "interpolate", counting)
+    monkeypatch.setattr(resize_module, "_upsample", counting)
     with torch.no_grad():
         model(torch.rand(1, 3, 64, 64))
     # T5 -> T4 and Q4, T4 -> T3 and Q3 share one upsampling each; T3 -> Q2, Q5 -> gather, and the P3 injection's gate

@@ -11,6 +11,11 @@ Speed (exact rewrites; tests/nn/test_exact_rewrites.py checks them in float64 ag
   factor, which ``resize_like`` guarantees); average pooling as the sum of the phases times 1/4 (equal to
   ``F.avg_pool2d`` up to the order of the additions). On one CPU thread ``F.max_pool2d(x, 2)`` took 2.15 ms on a
   32x128x128 map and the slices 0.16 ms. Other factors are peeled into powers of two and a rest pooled as before.
+- Bilinear upsampling by exactly 2 without autograd (inference) is written as linear interpolations (``torch.lerp``
+  with weight 1/4 towards each neighbour, edges replicated, as ``align_corners=False`` clamps them) stored straight
+  into the interleaved rows and columns of the output: 2-4x faster than ``F.interpolate`` on one CPU thread for the
+  neck's shapes, equal up to float rounding. Training (autograd), tracing (export) and other factors use
+  ``F.interpolate``.
 - ``shared_resizes()`` (entered by ``TQGDDetectionModel`` around each forward pass) lets rows that resize the same
   tensor to the same size share one result: the Queen-fusion neck upsamples T4 and T5 twice each otherwise.
 """
@@ -56,6 +61,34 @@ def avg_pool(x: torch.Tensor, kernel: tuple[int, int]) -> torch.Tensor:
     return summed * (0.5 ** halvings) if halvings else summed
 
 
+def upsample2_bilinear(x: torch.Tensor) -> torch.Tensor:
+    """``F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)`` for (B, C, h, w), without autograd.
+
+    Output row 2i is x's row i moved 1/4 of the way towards row i - 1, row 2i + 1 1/4 towards row i + 1 (rows beyond
+    the edge replicate it); then the same along columns. ``out=`` writes each half straight into its interleaved
+    place, so the result needs no stacking copy.
+    """
+    n, c, h, w = x.shape
+    padded = F.pad(x, (1, 1, 1, 1), mode="replicate")
+    rows = x.new_empty((n, c, h, 2, w + 2))
+    middle = padded[:, :, 1:-1]
+    torch.lerp(middle, padded[:, :, :-2], 0.25, out=rows[:, :, :, 0])
+    torch.lerp(middle, padded[:, :, 2:], 0.25, out=rows[:, :, :, 1])
+    rows = rows.view(n, c, 2 * h, w + 2)
+    out = x.new_empty((n, c, 2 * h, w, 2))
+    middle = rows[..., 1:-1]
+    torch.lerp(middle, rows[..., :-2], 0.25, out=out[..., 0])
+    torch.lerp(middle, rows[..., 2:], 0.25, out=out[..., 1])
+    return out.view(n, c, 2 * h, 2 * w)
+
+
+def _upsample(x: torch.Tensor, factor: tuple[int, int]) -> torch.Tensor:
+    """Bilinear upsampling by integer factors: the lerp form for 2x2 when no gradient is needed and nothing traces."""
+    if factor == (2, 2) and not torch.jit.is_tracing() and not (torch.is_grad_enabled() and x.requires_grad):
+        return upsample2_bilinear(x)
+    return F.interpolate(x, scale_factor=(float(factor[0]), float(factor[1])), mode="bilinear", align_corners=False)
+
+
 #: Down-sampling operators by name: the paper uses max-pooling in Queen-fusion and average pooling in GD.
 POOLS = {"max": max_pool, "avg": avg_pool}
 
@@ -96,8 +129,7 @@ def _resize(x: torch.Tensor, size: tuple[int, int], target: tuple[int, int], dow
     if h >= target_h and w >= target_w:
         return POOLS[down](x, (_factor(h, target_h, "height"), _factor(w, target_w, "width")))
     if h <= target_h and w <= target_w:
-        scale = (float(_factor(target_h, h, "height")), float(_factor(target_w, w, "width")))
-        return F.interpolate(x, scale_factor=scale, mode="bilinear", align_corners=False)
+        return _upsample(x, (_factor(target_h, h, "height"), _factor(target_w, w, "width")))
     raise ConfigError(f"cannot resize a {h}x{w} feature map to {target_h}x{target_w} (one side grows, one shrinks)")
 
 
