@@ -34,6 +34,31 @@ def _print_summary(console, outcomes) -> None:
     console.print(table)
 
 
+def _dicom_writer(weights: Path, options):
+    """For --dicom: a function that writes a scored DICOM scan's SEG/SR/SC, or records why it could not."""
+    from tqgd.dicom_out import detector_identity, write_dicom_results
+    from tqgd.errors import TQGDError
+
+    algorithm = detector_identity(weights, {"conf": options.conf, "snap_boxes": options.snap_boxes,
+                                            "physics_filter": options.physics_filter})
+
+    def write(outcome) -> None:
+        if outcome.error is not None:
+            return
+        if outcome.score is None or outcome.score.scan.get("format") != "dicom":
+            outcome.notes.append("no DICOM results: --dicom needs a DICOM CT scan with Hounsfield units")
+            return
+        try:
+            written = write_dicom_results(outcome.score, outcome.source, outcome.out, algorithm,
+                                          report_png=outcome.out / "report.png", automatic=True)
+        except TQGDError as exc:
+            outcome.error = f"DICOM results not written: {exc}"
+            return
+        outcome.notes.append("DICOM results: " + ", ".join(str(p) for p in written.paths()))
+
+    return write
+
+
 def detect(
     source: Path = typer.Argument(..., exists=True, readable=True,
                                   help="A .dcm file, a DICOM series folder, .mhd, .nii.gz, a PNG slice, or a folder "
@@ -62,6 +87,10 @@ def detect(
     include_identifiers: bool = typer.Option(False, "--include-identifiers",
                                              help="Also write source paths and the patient's name and IDs into the "
                                                   "outputs (left out by default)."),
+    dicom: bool = typer.Option(False, "--dicom",
+                               help="Also write DICOM SEG, SR (TID 1500) and a secondary capture of report.png into "
+                                    "<scan output>/dicom/ for each DICOM CT scan (they carry the source's patient "
+                                    "and study, to go back to the PACS)."),
 ) -> None:
     """Detect coronary calcium: heart crop, boxes per slice, detections.json/.csv, overlays and the calcium score.
 
@@ -99,9 +128,15 @@ def detect(
     def progress(label: str, done: int, total: int) -> None:
         bars.update(task, description=label, completed=done, total=total)
 
+    write_dicom = _dicom_writer(weights, options) if dicom else None
+
+    def on_scan(outcome) -> None:
+        if write_dicom is not None:
+            write_dicom(outcome)
+        _print_outcome(console, outcome)
+
     with bars:
-        outcomes = run_detect(source, out, setup, progress, on_scan=lambda o: _print_outcome(console, o),
-                              series_uid=series_uid)
+        outcomes = run_detect(source, out, setup, progress, on_scan=on_scan, series_uid=series_uid)
     if len(outcomes) > 1 or outcomes[0].out != out:  # a folder of scans
         _print_summary(console, outcomes)
     error = failed_summary(outcomes)

@@ -30,6 +30,7 @@ from highdicom.sr import (
     ObserverContext,
     QualitativeEvaluation,
     ReferencedSegment,
+    SourceSeriesForSegmentation,
     TrackingIdentifier,
     VolumetricROIMeasurementsAndQualitativeEvaluations,
 )
@@ -71,13 +72,17 @@ def _tracking(series_uid: str, algorithm: AlgorithmIdentity, label: str) -> Trac
 
 
 def _segment(seg: Segmentation, number: int) -> ReferencedSegment:
-    return ReferencedSegment.from_segmentation(seg, segment_number=number)
+    """Segment ``number`` of ``seg`` with the source series (highdicom's ``from_segmentation`` fails on a one-segment
+    SEG, whose segment identification is shared rather than per frame)."""
+    source = SourceSeriesForSegmentation(seg.ReferencedSeriesSequence[0].SeriesInstanceUID)
+    return ReferencedSegment(sop_class_uid=seg.SOPClassUID, sop_instance_uid=seg.SOPInstanceUID,
+                             segment_number=number, source_series=source)
 
 
 def measurement_groups(report, seg: Segmentation, algorithm: AlgorithmIdentity, series_uid: str) -> list:
     """The TID 1500 measurement groups of ``report`` (see the module docstring)."""
-    algorithm_id = AlgorithmIdentification(name=algorithm.name, version=algorithm.version,
-                                           parameters=[f"{algorithm.fingerprint_kind}_sha256={algorithm.fingerprint_sha256}"])
+    fingerprint = f"{algorithm.fingerprint_kind}_sha256={algorithm.fingerprint_sha256}"
+    algorithm_id = AlgorithmIdentification(name=algorithm.name, version=algorithm.version, parameters=[fingerprint])
     totals = {"agatston": report.agatston, "volume_mm3": report.volume_mm3, "mass_mg": report.mass_mg}
     risk = [QualitativeEvaluation(RISK_CATEGORY, risk_category_code(report.options.risk_scheme, report.risk.index,
                                                                     report.risk.label)),
