@@ -88,6 +88,7 @@ def _noise_std(case) -> float:
     """Std of HU deep inside the heart's blood pool (homogeneous 40 HU before noise)."""
     pool = ndimage.minimum_filter((case.tissue == Tissue.BLOOD).astype(np.uint8), size=(1, 7, 7)) > 0
     pool &= ndimage.maximum_filter(case.labels, size=(3, 9, 9)) == 0
+    pool &= ndimage.maximum_filter(case.distractor_ids, size=(3, 9, 9)) == 0  # look-alikes bloom into the blood
     return float(np.std(case.volume.hu[pool]))
 
 

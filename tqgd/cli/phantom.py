@@ -8,6 +8,13 @@ from pathlib import Path
 import typer
 
 
+class Realism(str, Enum):
+    """Which generator: the realistic default (version 2.0) or the byte-identical version-1.0 legacy one."""
+
+    realistic = "realistic"
+    legacy = "legacy"
+
+
 class PhantomFormat(str, Enum):
     """Which files each patient gets: OrCaScore MetaImage layout, a DICOM series, or both."""
 
@@ -32,11 +39,17 @@ def phantom(
     montage: bool = typer.Option(False, "--montage", help="Also save phantom/<ID>_montage.png per patient."),
     overwrite: bool = typer.Option(False, "--overwrite",
                                    help="Write into a non-empty folder, replacing same-named files."),
+    realism: Realism = typer.Option(Realism.realistic, "--realism",
+                                    help="realistic: look-alikes (mitral annulus, aortic valve and root, pericardium, "
+                                         "lymph nodes), metal with streaks, FBP-shaped noise, myocardium vs blood; "
+                                         "legacy: the version-1.0 generator, byte-identical, to reproduce old tables."),
 ) -> None:
     """Generate synthetic non-contrast cardiac CT patients with known coronary calcium.
 
     Each patient has a chest, a heart in pericardial fat, the aorta, and calcified lesions on the LAD, LCX and RCA.
-    Aortic wall and valve calcium, bone and noise spikes are also bright but are not labelled.
+    Aortic wall and valve calcium, bone and noise spikes are also bright but are not labelled; the realistic
+    default adds mitral annulus, aortic root, pericardial and lymph-node calcium, metal (sternal wires, stents,
+    clips, leads) with streaks, and noise with a CT-like band-pass power spectrum, none of it labelled.
     Ground truth per patient goes to phantom/<ID>.json; phantom/phantom.json lists the set.
 
     Example: tqgd phantom phantom_set --patients 8 --seed 0 --non-gated --format both --montage
@@ -49,7 +62,7 @@ def phantom(
     from tqgd.data.phantom.config import PhantomConfig
     from tqgd.data.phantom.layout import check_output_folder, write_phantom_set
 
-    PhantomConfig(image_size=image_size, gated=gated)  # option errors before any progress bar
+    config = PhantomConfig(image_size=image_size, gated=gated, realism=realism.value)  # errors before any progress
     check_output_folder(out, overwrite)
     formats = ("orcascore", "dicom") if output_format is PhantomFormat.both else (output_format.value,)
     bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
@@ -60,10 +73,10 @@ def phantom(
             bars.update(task, advance=1, description=f"patients ({case_id})")
 
         result = write_phantom_set(out, patients, seed, gated=gated, formats=formats, image_size=image_size,
-                                   montage=montage, overwrite=overwrite, progress=advance)
+                                   montage=montage, config=config, overwrite=overwrite, progress=advance)
     table = Table(title=f"phantom set: {out}", show_header=False)
     table.add_row("patients", f"{len(result.case_ids)} ({'gated' if gated else 'non-gated'}, {image_size} px, "
-                              f"{', '.join(formats)})")
+                              f"{', '.join(formats)}, {realism.value})")
     table.add_row("lesions", str(result.lesion_count))
     table.add_row("per-slice lesion area (px)", ", ".join(f"{k}: {v}" for k, v in result.area_buckets.items()))
     table.add_row("density weights (peak HU)", ", ".join(f"w{k}: {v}" for k, v in result.density_weights.items()))

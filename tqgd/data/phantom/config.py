@@ -15,7 +15,12 @@ from typing import Any
 from tqgd.errors import ConfigError
 
 #: Version of the generator written into every sidecar; bump when the same seed would give other voxels.
-GENERATOR_VERSION = "1.0"
+#: It is the version of the default ("realistic") mode; ``--realism legacy`` keeps writing LEGACY_GENERATOR_VERSION.
+GENERATOR_VERSION = "2.0"
+#: Version of the pre-realism generator, kept byte-identical by ``PhantomConfig(realism="legacy")``.
+LEGACY_GENERATOR_VERSION = "1.0"
+#: ``legacy``: the version-1.0 generator, unchanged; ``realistic``: look-alikes, metal, FBP noise, richer anatomy.
+REALISM_MODES = ("legacy", "realistic")
 
 #: OrCaScore's calcium threshold: a labelled voxel is strictly above this value in the final image.
 CALCIUM_THRESHOLD_HU = 130.0
@@ -83,6 +88,10 @@ NON_GATED_PROFILE = ScanProfile(name="non-gated", pixel_spacing_mm=(0.58, 0.72),
                                 lesion_radius_mm=(0.4, 1.0, 4.0), lesion_small_share=0.6)
 
 
+#: PhantomConfig fields holding a per-patient probability of metal, and the metal kind each one draws.
+METAL_SHARE_FIELDS = ("sternal_wire_share", "stent_share", "clip_share", "lead_share")
+
+
 @dataclass(frozen=True)
 class PhantomConfig:
     """Options for ``generate_patient``; every field has a realistic default.
@@ -98,7 +107,14 @@ class PhantomConfig:
         scan_length_mm: (min, max) craniocaudal coverage; never shorter than the heart plus 10 mm unless
             ``clip_heart`` is set (quick tests), giving ~36-60 slices at 2.5-3 mm.
         clip_heart: allow a scan shorter than the heart (tests that only need a few slices).
-        aortic_calcifications / valve_calcifications / noise_spikes: (min, max) distractors per patient.
+        aortic_calcifications / valve_calcifications / noise_spikes: (min, max) distractors per patient
+            (realistic mode draws aortic valve calcium with a published per-patient rate instead of
+            valve_calcifications; see ``lookalikes``).
+        realism: ``realistic`` (default: look-alikes, metal and its artefacts, FBP-shaped noise, myocardium vs blood
+            pool, diaphragm, bone and lung texture; see ``tqgd.data.phantom.realistic``) or ``legacy`` (the
+            version-1.0 generator, byte-identical, so earlier tables can be reproduced).
+        sternal_wire_share / stent_share / clip_share / lead_share: per-patient probability of each kind of metal
+            (realistic mode only; recorded in every sidecar).
     """
 
     image_size: int = REFERENCE_IMAGE_SIZE
@@ -115,8 +131,21 @@ class PhantomConfig:
     aortic_calcifications: tuple[int, int] = (1, 4)
     valve_calcifications: tuple[int, int] = (0, 2)
     noise_spikes: tuple[int, int] = (2, 6)
+    realism: str = "realistic"
+    sternal_wire_share: float = 0.05
+    stent_share: float = 0.06
+    clip_share: float = 0.05
+    lead_share: float = 0.03
 
     def __post_init__(self) -> None:
+        if self.realism not in REALISM_MODES:
+            raise ConfigError(f"phantom realism must be one of {', '.join(REALISM_MODES)}, got {self.realism!r}; "
+                              "use legacy only to reproduce tables made with generator version "
+                              f"{LEGACY_GENERATOR_VERSION}")
+        for name in METAL_SHARE_FIELDS:
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"phantom {name} is a per-patient probability and must lie in [0, 1], "
+                                  f"got {getattr(self, name)!r}")
         if not isinstance(self.image_size, int) or not 64 <= self.image_size <= 1024 or self.image_size % 16:
             raise ConfigError(f"phantom image_size must be a multiple of 16 between 64 and 1024, got "
                               f"{self.image_size!r}; "
@@ -144,6 +173,11 @@ class PhantomConfig:
         return GATED_PROFILE if self.gated else NON_GATED_PROFILE
 
     @property
+    def generator_version(self) -> str:
+        """GENERATOR_VERSION, or LEGACY_GENERATOR_VERSION in legacy mode."""
+        return LEGACY_GENERATOR_VERSION if self.realism == "legacy" else GENERATOR_VERSION
+
+    @property
     def pixel_scale(self) -> float:
         """Factor on the profile's pixel spacing (REFERENCE_IMAGE_SIZE / image_size)."""
         return REFERENCE_IMAGE_SIZE / self.image_size
@@ -151,5 +185,8 @@ class PhantomConfig:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready options (for the sidecars)."""
         out = asdict(self)
+        if self.realism == "legacy":  # the version-1.0 options, byte for byte
+            for name in ("realism", *METAL_SHARE_FIELDS):
+                out.pop(name)
         out["profile"] = asdict(self.profile)
         return out

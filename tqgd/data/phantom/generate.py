@@ -43,6 +43,7 @@ class PhantomCase:
         distractors: facts per calcified non-coronary object (aortic wall/valve, noise spikes, bone).
         distractor_ids: uint16 (Z, Y, X), i + 1 on the >130 HU voxels of ``distractors[i]``.
         tissue: uint8 (Z, Y, X) ``Tissue`` codes of the noise-free anatomy.
+        realism: None in legacy mode; in realistic mode the per-patient draws listed in the sidecar's ``realism``.
     """
 
     case_id: str
@@ -57,6 +58,7 @@ class PhantomCase:
     tissue: np.ndarray
     acquisition: Acquisition
     arteries: tuple[Artery, ...]
+    realism: dict | None = None  # realistic mode: kernel, anatomy values, look-alike and metal draws (sidecar)
 
 
 def _render(chest: anatomy.Chest, heart: cardiac.Heart, arteries: tuple[Artery, ...], acq: Acquisition,
@@ -98,9 +100,16 @@ def _place(draw, count: int, acq: Acquisition, hu: np.ndarray, occupancy: np.nda
 
 
 def generate_patient(seed: int, config: PhantomConfig | None = None, case_id: str | None = None) -> PhantomCase:
-    """Generate one patient deterministically from ``seed`` (same seed and config -> identical arrays)."""
+    """Generate one patient deterministically from ``seed`` (same seed and config -> identical arrays).
+
+    ``config.realism`` "realistic" (default) hands over to ``realistic.generate_realistic``; "legacy" runs the
+    version-1.0 generator below, unchanged, so its output stays byte-identical."""
     config = config or PhantomConfig()
     case_id = case_id or f"PHANTOM{seed}"
+    if config.realism == "realistic":
+        from tqgd.data.phantom.realistic import generate_realistic
+
+        return generate_realistic(seed, config, case_id)
     streams = [np.random.default_rng(s) for s in np.random.SeedSequence(int(seed)).spawn(6)]
     rng_body, rng_heart, rng_scan, rng_distractor, rng_lesion, rng_noise = streams
     chest = anatomy.sample_chest(rng_body)

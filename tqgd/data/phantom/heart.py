@@ -104,8 +104,12 @@ def sample_heart(rng: np.random.Generator, chest: Chest) -> Heart:
 
 
 def paint_heart(heart: Heart, image: np.ndarray, tissue: np.ndarray, grid: SliceGrid, z_mm: float,
-                edge_mm: float) -> np.ndarray:
-    """Paint sac, pericardial fat, great vessels and chambers at z_mm; return the sac coverage (Y, X)."""
+                edge_mm: float, myocardium_hu: float = MYOCARDIUM_HU,
+                myocardium_tissue: int = Tissue.BLOOD) -> np.ndarray:
+    """Paint sac, pericardial fat, great vessels and chambers at z_mm; return the sac coverage (Y, X).
+
+    The chambers are painted solid at ``myocardium_hu`` (legacy: one grey for wall and blood); the realistic
+    mode paints them as myocardium (``Tissue.MUSCLE``) and then hollows out the blood pools (``detail``)."""
     sac = np.zeros(image.shape, dtype=np.float32)
     for chamber in heart.chambers:
         painted = paint(image, grid, ellipsoid_section(chamber.centre_mm, chamber.sac_matrix, z_mm), PERICARDIUM_HU,
@@ -118,8 +122,8 @@ def paint_heart(heart: Heart, image: np.ndarray, tissue: np.ndarray, grid: Slice
               tissue, Tissue.FAT)
     _paint_great_vessels(heart, image, tissue, grid, z_mm, edge_mm)
     for chamber in heart.chambers:
-        paint(image, grid, ellipsoid_section(chamber.centre_mm, chamber.matrix, z_mm), MYOCARDIUM_HU, edge_mm,
-              tissue, Tissue.BLOOD)
+        paint(image, grid, ellipsoid_section(chamber.centre_mm, chamber.matrix, z_mm), myocardium_hu, edge_mm,
+              tissue, myocardium_tissue)
     return sac
 
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from tqgd.data import orcascore
 from tqgd.data.phantom.arteries import CENTRELINE_STEP_MM
-from tqgd.data.phantom.config import GENERATOR_VERSION, PhantomConfig
+from tqgd.data.phantom.config import PhantomConfig
 from tqgd.data.phantom.generate import PhantomCase, generate_patient
 from tqgd.data.phantom.stats import area_histogram, weight_histogram
 from tqgd.data.volume import CTVolume
@@ -92,7 +92,7 @@ def write_phantom_set(out: str | Path, n_patients: int, seed: int, gated: bool =
     out = Path(out)
     check_output_folder(out, overwrite)
     result = PhantomSetResult(out=out)
-    patients, all_lesions = [], []
+    patients, all_lesions, spectra = [], [], []
     for index in range(n_patients):
         case_id, seed_i = patient_case_id(index), patient_seed(seed, index)
         started = time.perf_counter()
@@ -103,6 +103,8 @@ def write_phantom_set(out: str | Path, n_patients: int, seed: int, gated: bool =
         result.write_s.append(time.perf_counter() - generated)
         result.case_ids.append(case_id)
         all_lesions.extend(case.lesions)
+        if case.realism is not None:
+            spectra.append(_patient_nps(case))
         patients.append({"case_id": case_id, "index": index, "seed": seed_i, "gated": gated,
                          "n_slices": case.volume.shape[0], "n_lesions": len(case.lesions), "files": files})
         if progress is not None:
@@ -110,13 +112,43 @@ def write_phantom_set(out: str | Path, n_patients: int, seed: int, gated: bool =
     result.area_buckets, result.density_weights = area_histogram(all_lesions), weight_histogram(all_lesions)
     result.lesion_count = len(all_lesions)
     write_json(out / PHANTOM_DIR / "phantom.json", {
-        "generator": "tqgd.data.phantom", "generator_version": GENERATOR_VERSION, "seed": int(seed),
+        "generator": "tqgd.data.phantom", "generator_version": config.generator_version,
+        "seed": int(seed),
         "options": {"n_patients": n_patients, "formats": list(formats), "montage": montage, **config.to_dict()},
         "summary": {"lesions": result.lesion_count, "per_slice_area_buckets_px": result.area_buckets,
                     "density_weights": {str(k): v for k, v in result.density_weights.items()}},
         "patients": patients,
+        **({"noise_power_spectrum": _nps_summary(spectra)} if spectra else {}),
     })
     return result
+
+
+#: NPS measured on every NPS_SLICE_STEP-th slice, at most NPS_MAX_ROIS ROIs per patient (keeps writing fast).
+NPS_SLICE_STEP = 4
+NPS_MAX_ROIS = 120
+
+
+def _patient_nps(case: PhantomCase) -> dict:
+    """Radial NPS of one patient over uniform-tissue ROIs, with the kernel it was drawn with."""
+    from tqgd.data.phantom.fbp_noise import radial_nps, uniform_rois
+
+    roi_px = max(8, min(32, case.volume.shape[-1] // 8))
+    rois = uniform_rois(case.volume.hu[::NPS_SLICE_STEP], case.tissue[::NPS_SLICE_STEP], roi_px, NPS_MAX_ROIS)
+    out = {"case_id": case.case_id, "kernel": case.realism["noise_kernel"], "roi_px": roi_px, "n_rois": len(rois)}
+    if len(rois):
+        freq, nps = radial_nps(rois, case.acquisition.pixel_spacing_mm)
+        peak = int(np.argmax(nps[1:])) + 1
+        out.update(peak_per_mm=round(float(freq[peak]), 4), frequency_per_mm=[round(float(f), 4) for f in freq],
+                   nps_hu2_mm2=[round(float(v), 3) for v in nps])
+    return out
+
+
+def _nps_summary(spectra: list[dict]) -> dict:
+    """What phantom.json says about the noise texture: per-patient NPS and the mean measured peak."""
+    peaks = [s["peak_per_mm"] for s in spectra if "peak_per_mm" in s]
+    return {"method": "radial average of |FFT|^2 over square ROIs wholly inside blood or myocardium/muscle, "
+                      "mean and plane removed (tqgd.data.phantom.fbp_noise)",
+            "mean_peak_per_mm": round(float(np.mean(peaks)), 4) if peaks else None, "per_patient": spectra}
 
 
 def write_case(case: PhantomCase, out: Path, formats: Sequence[str], index: int = 0, set_seed: int | None = None,
@@ -170,8 +202,9 @@ def case_sidecar(case: PhantomCase, files: dict[str, str], set_seed: int | None 
     """The per-patient JSON: identity, geometry, scan parameters, heart boxes, lesions, distractors, arteries."""
     volume, acq = case.volume, case.acquisition
     stride = max(1, round(CENTRELINE_EXPORT_STEP_MM / CENTRELINE_STEP_MM))
-    return {
-        "case_id": case.case_id, "generator_version": GENERATOR_VERSION, "seed": case.seed, "set_seed": set_seed,
+    sidecar = {
+        "case_id": case.case_id, "generator_version": case.config.generator_version, "seed": case.seed,
+        "set_seed": set_seed,
         "gated": case.config.gated, "profile": case.config.profile.name, "files": files,
         "label_values": {str(k): v for k, v in orcascore.ARTERY_LABELS.items()},
         "geometry": {"shape_zyx": list(volume.shape), "spacing_mm": list(volume.spacing_mm),
@@ -189,3 +222,6 @@ def case_sidecar(case: PhantomCase, files: dict[str, str], set_seed: int | None 
                               "centreline_mm": [[round(float(v), 2) for v in p] for p in a.points_mm[::stride]]}
                      for a in case.arteries},
     }
+    if case.realism is not None:  # legacy sidecars stay byte-identical
+        sidecar["realism"] = case.realism
+    return sidecar
