@@ -58,10 +58,14 @@ def test_bilinear_upsampling_by_two_equals_f_interpolate_in_float64(shape: tuple
     torch.testing.assert_close(upsample2_bilinear(x), expected, rtol=1e-14, atol=1e-14)
 
 
-def test_upsampling_with_autograd_keeps_f_interpolate() -> None:
+@pytest.mark.parametrize(("target", "down", "backward"), [(2, "max", "MaxPool2DWithIndices"), (2, "avg", "AvgPool2D"),
+                                                       (8, "max", "UpsampleBilinear2D")])
+def test_with_autograd_the_torch_operators_run_as_before(target: int, down: str, backward: str) -> None:
     x = torch.rand(1, 2, 4, 4, requires_grad=True)
-    y = resize_module.resize_like(x, torch.empty(1, 1, 8, 8))
-    assert y.grad_fn is not None and "UpsampleBilinear2D" in type(y.grad_fn).__name__
+    y = resize_module.resize_like(x, torch.empty(1, 1, target, target), down)
+    assert backward in type(y.grad_fn).__name__
+    with torch.no_grad():
+        torch.testing.assert_close(resize_module.resize_like(x, torch.empty(1, 1, target, target), down), y)
 
 
 def _tensors(output: object) -> list[torch.Tensor]:

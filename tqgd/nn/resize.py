@@ -6,11 +6,12 @@ ONNX export keeps as constants (``adaptive_avg_pool2d`` to a size read from anot
 
 Speed (exact rewrites; tests/nn/test_exact_rewrites.py checks them in float64 against the plain operators):
 
-- Pooling by a factor of 2 is written as strided slices: max-pooling as the elementwise maximum of the two row
-  phases, then of the two column phases (the same values as ``F.max_pool2d``, bit for bit, for sizes divisible by the
-  factor, which ``resize_like`` guarantees); average pooling as the sum of the phases times 1/4 (equal to
-  ``F.avg_pool2d`` up to the order of the additions). On one CPU thread ``F.max_pool2d(x, 2)`` took 2.15 ms on a
-  32x128x128 map and the slices 0.16 ms. Other factors are peeled into powers of two and a rest pooled as before.
+- Pooling by a factor of 2 without autograd (inference) is written as strided slices: max-pooling as the elementwise
+  maximum of the two row phases, then of the two column phases (the same values as ``F.max_pool2d``, bit for bit,
+  for sizes divisible by the factor, which ``resize_like`` guarantees); average pooling as the sum of the phases
+  times 1/4 (equal to ``F.avg_pool2d`` up to the order of the additions). On one CPU thread ``F.max_pool2d(x, 2)``
+  took 2.15 ms on a 32x128x128 map and the slices 0.16 ms. Other factors are peeled into powers of two and a rest
+  pooled as before. When autograd records the pass (training), the torch operators run as before.
 - Bilinear upsampling by exactly 2 without autograd (inference) is written as linear interpolations (``torch.lerp``
   with weight 1/4 towards each neighbour, edges replicated, as ``align_corners=False`` clamps them) stored straight
   into the interleaved rows and columns of the output: 2-4x faster than ``F.interpolate`` on one CPU thread for the
@@ -91,6 +92,9 @@ def _upsample(x: torch.Tensor, factor: tuple[int, int]) -> torch.Tensor:
 
 #: Down-sampling operators by name: the paper uses max-pooling in Queen-fusion and average pooling in GD.
 POOLS = {"max": max_pool, "avg": avg_pool}
+#: The same operators as torch writes them, used when autograd records the pass (their backward passes are cheaper
+#: than those of the slices and keep max-pooling's gradient going to one element of a tie).
+TORCH_POOLS = {"max": F.max_pool2d, "avg": F.avg_pool2d}
 
 
 @contextlib.contextmanager
@@ -127,7 +131,10 @@ def _resize(x: torch.Tensor, size: tuple[int, int], target: tuple[int, int], dow
     """The resize itself (no cache): ``down`` pooling when larger, bilinear when smaller."""
     (h, w), (target_h, target_w) = size, target
     if h >= target_h and w >= target_w:
-        return POOLS[down](x, (_factor(h, target_h, "height"), _factor(w, target_w, "width")))
+        kernel = (_factor(h, target_h, "height"), _factor(w, target_w, "width"))
+        if torch.is_grad_enabled() and x.requires_grad:  # training: the torch operators and their backward passes
+            return TORCH_POOLS[down](x, kernel, kernel)
+        return POOLS[down](x, kernel)
     if h <= target_h and w <= target_w:
         return _upsample(x, (_factor(target_h, h, "height"), _factor(target_w, w, "width")))
     raise ConfigError(f"cannot resize a {h}x{w} feature map to {target_h}x{target_w} (one side grows, one shrinks)")
