@@ -9,19 +9,21 @@ reference labels' per-slice boxes. What differs is only where the boxes come fro
   in the weights, the physics filter), once at ``CLINIC_CONF`` (tqgd detect's default: the scored boxes) and once at
   ``RANKING_CONF`` (every box, for mAP);
 - HU threshold: ``tqgd.baselines.threshold``'s rule (voxels > 130 HU, 4-connected components per slice, confidence
-  from the peak HU) inside the region the detectors see;
+  from the peak HU) inside the heart ROI, components under Agatston's minimum area (1 mm^2) dropped;
 - U-Net: ``tqgd baseline unet`` weights on the same model images the converter wrote for training
   (``tqgd.data.model_input.slice_images`` with the dataset's ``InputSpec``), probability >= 0.5, 4-connected
   components with their mean probability, then detect's own box post-processing with ``DetectOptions``' defaults
   (``detect_postprocess``: physics filter, snapping to the calcium), as the detectors' boxes get it.
 
 The heart ROI of every scan is the phantom's ground-truth heart boxes + 10 mm (``phantom_heart_crop``: an oracle heart
-detector), cut to the model crop the dataset records (``crop_box``), so rows differ only by the calcium detector.
+detector), so rows differ only by the calcium detector; the trained rows see it as the dataset's model crop
+(``crop_box``: the fixed square around it), the threshold the ROI itself.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 from collections.abc import Callable
@@ -37,6 +39,8 @@ from tqgd.io import write_json
 CLINIC_CONF = 0.25
 #: Confidence of the second detection pass, whose boxes rank detections for mAP (ultralytics' validation value).
 RANKING_CONF = 0.001
+#: Rounding slack when an area in mm^2 becomes whole pixels (a 1.0000001 px area is 1 px).
+AREA_TOLERANCE = 1e-6
 #: Written last by every run; a run folder holding it is finished and is skipped.
 RESULT_JSON = "result.json"
 #: Written after a training finishes, so a run whose evaluation failed is re-evaluated without training again.
@@ -53,7 +57,7 @@ class Row:
 
 
 ROWS = {
-    "threshold": Row("HU threshold (> 130 HU components)", "threshold"),
+    "threshold": Row("HU threshold (> 130 HU, components >= 1 mm²)", "threshold"),
     "unet": Row("U-Net (EfficientNet-B0)", "unet"),
     "yolov5b-panet": Row("YOLOv5*B-n (yolov5b-panet-n)", "detector", "yolov5b-panet-n"),
     "tqgdnet": Row("TQGDNet-n (tqgdnet-n)", "detector", "tqgdnet-n"),
@@ -149,27 +153,34 @@ def _in_slice(rows: np.ndarray, offset_xy: tuple[int, int], height: int, width: 
 Predictor = Callable[[Any, tuple[int, int, int, int]], tuple[Any, Any, dict[str, Any]]]
 
 
-def threshold_predictor(spec) -> Predictor:
-    """The 130 HU threshold baseline's rule (``tqgd.baselines.threshold``) inside the model region of every scan."""
+def threshold_predictor() -> Predictor:
+    """The 130 HU threshold baseline's rule (``tqgd.baselines.threshold``: voxels > 130 HU, 4-connected components per
+    slice, confidence from the peak HU) inside the heart ROI, dropping components under the Agatston minimum area
+    (``ScoringOptions.min_lesion_area_mm2``, 1 mm^2) as a calcium-scoring workstation does."""
     from tqgd.baselines.mask_eval import MaskToBoxOptions, mask_boxes
     from tqgd.baselines.threshold import CONFIDENCE_SPAN_HU, ThresholdOptions
+    from tqgd.scoring.options import ScoringOptions
 
     options = ThresholdOptions()
-    boxing = MaskToBoxOptions(threshold=1.0, confidence="max", connectivity=options.connectivity,
-                              min_area_px=options.min_area_px)
+    min_area_mm2 = ScoringOptions().min_lesion_area_mm2
 
     def predict(volume, roi):
-        x0, y0, x1, y1 = model_box(volume, roi, spec)
+        x0, y0, x1, y1 = roi
         _, height, width = volume.shape
+        pixel_mm2 = float(volume.spacing_mm[1]) * float(volume.spacing_mm[2])
+        min_area_px = max(options.min_area_px, math.ceil(min_area_mm2 / pixel_mm2 - AREA_TOLERANCE))
+        boxing = MaskToBoxOptions(threshold=1.0, confidence="max", connectivity=options.connectivity,
+                                  min_area_px=min_area_px)
         rows = {}
         for z in range(volume.shape[0]):
-            hu = volume.hu[z, y0:min(y1, height), x0:min(x1, width)]
+            hu = volume.hu[z, y0:y1, x0:x1]
             mask = hu > options.threshold_hu
             if mask.any():
                 confidence = np.clip((hu - options.threshold_hu) / CONFIDENCE_SPAN_HU, 0.0, 1.0)
                 rows[z] = _in_slice(mask_boxes(mask, confidence, boxing), (x0, y0), height, width)
         result = result_from_rows(volume, rows, roi, {"method": "HU threshold", "threshold_hu": options.threshold_hu,
-                                                      "model_crop_xyxy": [x0, y0, x1, y1]})
+                                                      "connectivity": options.connectivity,
+                                                      "min_area_px": min_area_px})
         return result, result, {}
 
     return predict
@@ -322,7 +333,7 @@ def run_row(kind: str, spec_name: str | None, dataset: str, test_root: str, fold
     spec = dataset_spec(data)
     trained = read_trained(out)
     if kind == "threshold":
-        predict, conf = threshold_predictor(spec), 0.0
+        predict, conf = threshold_predictor(), 0.0
     elif kind == "unet":
         trained = trained or train_unet_row(data, out, schedule, seed, spec)
         predict, conf = unet_predictor(Path(trained["weights"]), spec, unet_device(schedule["device"])), 0.0

@@ -129,12 +129,13 @@ def report(results: dict[str, dict[str, list[dict]]], labels: dict[str, str], co
     lines = [record_line(context["record"]) + f" This invocation: {context['minutes']:.0f} min (finished runs are "
              "reused).", "", context["schedule_line"], "", *[f"- {line}" for line in context["data_lines"]],
              "- **Heart ROI: the phantom's ground-truth heart boxes + 10 mm** (an oracle heart detector) for every "
-             "row, cut to the model crop the training dataset records, so the rows differ only by the calcium "
-             "detector.",
+             "row (trained rows see it through the model crop the training dataset records), so the rows differ only "
+             "by the calcium detector.",
              "- Detectors: `tqgd.engine.detect.detect_volume` with `DetectOptions`' defaults (the user's path: input "
              "built from the weights' record, physics filter, box snapping), boxes at confidence 0.25 (tqgd detect's "
              "default) -> `tqgd evaluate`'s scoring (box rule, OrCaScore lesion matching, Agatston); last epoch's "
-             "weights. HU threshold: voxels > 130 HU, 4-connected components per slice (`tqgd.baselines.threshold`). "
+             "weights. HU threshold: voxels > 130 HU in the heart ROI, 4-connected components per slice "
+             "(`tqgd.baselines.threshold`) of at least Agatston's 1 mm². "
              "U-Net: probability >= 0.5, 4-connected components -> boxes, then detect's physics filter and snapping. "
              "Threshold and U-Net boxes go through the same scoring code.",
              "- Columns: per-lesion sensitivity / PPV / F1 by OrCaScore's rules (3D 6-connected lesions, overlap "
