@@ -183,3 +183,17 @@ def test_realistic_heart_has_myocardium_denser_than_blood_pool():
     myocardium = case.realism["anatomy"]["myocardium_hu"]
     assert 40.0 <= case.realism["anatomy"]["blood_hu"] < myocardium <= 52.0
     assert (case.tissue == 3).sum() > 0 and (case.tissue == 4).sum() > 0
+
+
+def test_cli_realism_option_picks_the_generator(tmp_path, monkeypatch, capsys):
+    from tests.helpers import run_tqgd
+
+    for realism, version in (("legacy", "1.0"), ("realistic", "2.0")):
+        out = tmp_path / realism
+        code, stdout, _ = run_tqgd(monkeypatch, capsys, "phantom", out, "-n", "1", "--image-size", "64",
+                                   "--realism", realism)
+        assert code == 0 and realism in stdout
+        sidecar = json.loads((out / "phantom" / "TRV1P1.json").read_text())
+        assert sidecar["generator_version"] == version and ("realism" in sidecar) is (realism == "realistic")
+    code, _, _ = run_tqgd(monkeypatch, capsys, "phantom", tmp_path / "bad", "--realism", "fancy")
+    assert code != 0

@@ -86,8 +86,8 @@ def sample_heart_detail(rng: np.random.Generator, heart: Heart) -> HeartDetail:
         cavities.append((chamber.centre_mm, ellipsoid_matrix(axes, vectors)))
     # frame columns: long axis (base -> apex), anterior, patient left. LV posterior-left, RV anterior-right.
     lv_shift = rng.uniform(-0.03, 0.03)
-    cavities.append(_ventricle_cavity(heart, (-0.05 + lv_shift, -0.08, 0.24), (0.70, 0.55, 0.45)))
-    cavities.append(_ventricle_cavity(heart, (-0.10, 0.22, -0.58), (0.60, 0.50, 0.28)))
+    cavities.append(_ventricle_cavity(heart, (lv_shift, -0.05, 0.30), (0.72, 0.60, 0.48)))
+    cavities.append(_ventricle_cavity(heart, (-0.05, 0.18, -0.58), (0.70, 0.65, 0.28)))
     return HeartDetail(myocardium_hu=myocardium, cavities=tuple(cavities))
 
 
