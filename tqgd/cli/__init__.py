@@ -43,6 +43,7 @@ STAGES: tuple[str, ...] = (
     "tqgd.cli.cv",
     "tqgd.cli.detect",
     "tqgd.cli.score",
+    "tqgd.cli.pacs",
     "tqgd.cli.baseline",
     "tqgd.cli.info",
 )

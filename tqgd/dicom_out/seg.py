@@ -63,7 +63,7 @@ def build_seg(report, sources: list[Dataset], algorithm: AlgorithmIdentity, *, a
         raise DicomOutputError(f"the scored mask has shape {labels.shape}, the source series "
                                f"{(len(sources), int(sources[0].Rows), int(sources[0].Columns))}; give the series "
                                "that was scored")
-    identification = AlgorithmIdentificationSequence(name=algorithm.name, family=codes.DCM.ArtificialIntelligence
+    identification = AlgorithmIdentificationSequence(name=algorithm.name[:64], family=codes.DCM.ArtificialIntelligence
                                                      if automatic else codes.DCM.ImageProcessing,
                                                      version=algorithm.version, parameters=algorithm.parameters())
     kind = SegmentAlgorithmTypeValues.AUTOMATIC if automatic else SegmentAlgorithmTypeValues.SEMIAUTOMATIC
