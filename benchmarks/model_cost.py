@@ -124,9 +124,10 @@ def main() -> None:
     parser.add_argument("--imgsz", type=int, default=512, help="square input size in pixels (default 512)")
     parser.add_argument("--repeats", type=int, default=30, help="timed forward passes per model (default 30)")
     parser.add_argument("--latency-models", nargs="+",
-                        default=["tqgdnet-n", "thrconvs-panet-n", "thrconvs-same-panet-n", "yolov5n"],
-                        help="models to time; ratios are to the last one (default: tqgdnet-n, the two ThrConvs "
-                             "readings and yolov5n)")
+                        default=["tqgdnet-n", "tqgdnet-faithful-n", "thrconvs-panet-n", "thrconvs-same-panet-n",
+                                 "yolov5n"],
+                        help="models to time; ratios are to the last one (default: tqgdnet-n in both readings, the "
+                             "two ThrConvs readings on PANet and yolov5n)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (default 1, what ultralytics itself uses on a 2-core machine)")
     parser.add_argument("--no-latency", action="store_true", help="only count parameters and FLOPs")

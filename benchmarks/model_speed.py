@@ -12,6 +12,7 @@ Usage:
     python benchmarks/model_speed.py --update                 # CPU, scale n, writes the model_speed block
     python benchmarks/model_speed.py --device cuda --update   # GPU: fp32 and fp16 latency, training step
     python benchmarks/model_speed.py --smoke                  # seconds: 64 px, two models, two repeats
+    python benchmarks/model_speed.py --before-after           # the exact rewrites: previous vs current layer code
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import math
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -26,7 +28,7 @@ import tqgd  # noqa: F401  - before ultralytics: it configures ultralytics (offl
 
 # isort: split
 import torch
-from bench_common import log, record_line, run_record, update_block
+from bench_common import REPO_ROOT, log, record_line, run_record, update_block
 from model_cost import CONFIG_ORDER, ULTRALYTICS_REFERENCES, build, cost_row, latency_ms
 
 from tqgd.errors import ConfigError
@@ -122,6 +124,45 @@ def speed_table(names: list[str], args: argparse.Namespace) -> tuple[list[str], 
     return lines, medians
 
 
+def before_after(names: list[str], imgsz: int, repeats: int, threads: int, warmup: int = 3) -> str:
+    """CPU latency of each model with tqgd's layers as they were before the exact rewrites (tests/nn/reference_layers.py)
+    and as they are, next to YOLOv5*B, all interleaved in one process: a Markdown table of medians and ratios.
+
+    Wall time and this thread's CPU time are both given: on a machine shared with other jobs the CPU time is the
+    steadier of the two (it leaves out time the thread waited for a core).
+    """
+    sys.path.insert(0, str(REPO_ROOT))
+    from tests.nn.reference_layers import reference_model
+
+    baseline = f"{BASELINE_STEM}-n"
+    models = {baseline: build(baseline).fuse(verbose=False)}
+    for name in names:
+        models[f"{name} after"] = build(name).fuse(verbose=False)
+        models[f"{name} before"] = reference_model(models[f"{name} after"])
+    torch.set_num_threads(threads)
+    x = torch.rand(1, 3, imgsz, imgsz)
+    wall: dict[str, list[float]] = {k: [] for k in models}
+    cpu: dict[str, list[float]] = {k: [] for k in models}
+    with torch.inference_mode():
+        for run in range(warmup + repeats):
+            for key, model in models.items():
+                start_wall, start_cpu = time.perf_counter(), time.thread_time()
+                model(x)
+                if run >= warmup:
+                    wall[key].append((time.perf_counter() - start_wall) * 1e3)
+                    cpu[key].append((time.thread_time() - start_cpu) * 1e3)
+    base_wall, base_cpu = statistics.median(wall[baseline]), statistics.median(cpu[baseline])
+    lines = [f"| model | layer code | wall (ms) | vs {baseline} | thread CPU (ms) | vs {baseline} |",
+             "| --- | --- | ---: | ---: | ---: | ---: |"]
+    for key in models:
+        name, _, code = key.partition(" ")
+        w, c = statistics.median(wall[key]), statistics.median(cpu[key])
+        lines.append(f"| {name} | {code or 'stock'} | {w:.1f} | {w / base_wall:.2f}x | {c:.1f} | {c / base_cpu:.2f}x |")
+    lines.append(f"\nBatch 1, {imgsz}x{imgsz}, fused, eval, `torch.inference_mode`, {threads} torch thread(s), medians of "
+                 f"{repeats} interleaved runs after {warmup} warm-up runs; {record_line(run_record('model_speed.py'))}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> str:
     """Measure, print the table and (with --update) write it into BENCHMARKS.md's model_speed block."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -138,12 +179,19 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--models", nargs="+", help="models to time (default: every config + yolov5n, yolov8n); "
                                                     "ratios are to the first")
     parser.add_argument("--smoke", action="store_true", help="64 px, two models, two repeats: a check in seconds")
+    parser.add_argument("--before-after", action="store_true",
+                        help="time --models (default tqgdnet-n) with the layer code before and after the exact "
+                             "rewrites, next to YOLOv5*B, batch 1 only; prints a table")
     parser.add_argument("--update", type=Path, nargs="?", const=Path("BENCHMARKS.md"),
                         help="write the table into this Markdown file's model_speed block")
     args = parser.parse_args(argv)
     if args.smoke:
         args.imgsz, args.repeats, args.repeats_batch16, args.train_repeats = 64, 2, 1, 1
         args.models = args.models or [f"{BASELINE_STEM}-n", "tqgdnet-n"]
+    if args.before_after:
+        table = before_after(args.models or [f"tqgdnet-{args.scale}"], args.imgsz, args.repeats, args.threads)
+        print(table)
+        return table
     if args.device == "cuda" and not torch.cuda.is_available():
         raise ConfigError("--device cuda asked for, but torch sees no CUDA device; time on the CPU (--device cpu)")
     record = run_record("model_speed.py")

@@ -10,7 +10,7 @@ Speed (exact rewrites; tests/nn/test_exact_rewrites.py checks them in float64 ag
   maximum of the two row phases, then of the two column phases (the same values as ``F.max_pool2d``, bit for bit,
   for sizes divisible by the factor, which ``resize_like`` guarantees); average pooling as the sum of the phases
   times 1/4 (equal to ``F.avg_pool2d`` up to the order of the additions). On one CPU thread ``F.max_pool2d(x, 2)``
-  took 2.15 ms on a 32x128x128 map and the slices 0.16 ms. Other factors are peeled into powers of two and a rest
+  took 3.9 ms on a 32x128x128 map and the slices 0.1 ms. Other factors are peeled into powers of two and a rest
   pooled as before. When autograd records the pass (training), the torch operators run as before.
 - Bilinear upsampling by exactly 2 without autograd (inference) is written as linear interpolations (``torch.lerp``
   with weight 1/4 towards each neighbour, edges replicated, as ``align_corners=False`` clamps them) stored straight
