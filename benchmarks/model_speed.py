@@ -125,8 +125,8 @@ def speed_table(names: list[str], args: argparse.Namespace) -> tuple[list[str], 
 
 
 def before_after(names: list[str], imgsz: int, repeats: int, threads: int, warmup: int = 3) -> str:
-    """CPU latency of each model with tqgd's layers as they were before the exact rewrites (tests/nn/reference_layers.py)
-    and as they are, next to YOLOv5*B, all interleaved in one process: a Markdown table of medians and ratios.
+    """CPU latency of each model with tqgd's layers as they were before the exact rewrites
+    (tests/nn/reference_layers.py) and as they are, next to YOLOv5*B, interleaved in one process: a Markdown table.
 
     Wall time and this thread's CPU time are both given: on a machine shared with other jobs the CPU time is the
     steadier of the two (it leaves out time the thread waited for a core).
@@ -158,8 +158,9 @@ def before_after(names: list[str], imgsz: int, repeats: int, threads: int, warmu
         name, _, code = key.partition(" ")
         w, c = statistics.median(wall[key]), statistics.median(cpu[key])
         lines.append(f"| {name} | {code or 'stock'} | {w:.1f} | {w / base_wall:.2f}x | {c:.1f} | {c / base_cpu:.2f}x |")
-    lines.append(f"\nBatch 1, {imgsz}x{imgsz}, fused, eval, `torch.inference_mode`, {threads} torch thread(s), medians of "
-                 f"{repeats} interleaved runs after {warmup} warm-up runs; {record_line(run_record('model_speed.py'))}")
+    lines.append(f"\nBatch 1, {imgsz}x{imgsz}, fused, eval, `torch.inference_mode`, {threads} torch thread(s), "
+                 f"medians of {repeats} interleaved runs after {warmup} warm-up runs; "
+                 f"{record_line(run_record('model_speed.py'))}")
     return "\n".join(lines)
 
 

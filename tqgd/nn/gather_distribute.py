@@ -19,6 +19,8 @@ Choices, following Gold-YOLO's low stage where the paper is ambiguous:
   ultralytics' width scaling handles (no channel split lists to keep consistent across scales).
 - Conv(Q_i) is Eq. 10's local term; Queen-fusion already mixed the neighbouring levels into Q_i, so no extra local
   fusion module is added.
+- Which levels receive I_R is a config choice, one GDInject row per level: Gold-YOLO's low stage injects P3 and P4
+  (``tqgdnet-faithful.yaml``, ``ablation/*-gd34.yaml``); ``tqgdnet.yaml`` also injects P5.
 """
 
 from __future__ import annotations
