@@ -1,7 +1,7 @@
 """Anatomical detail of the realistic phantom: blood pools inside the myocardium, the diaphragm, bone and lung texture.
 
 Non-contrast CT barely separates blood from myocardium: blood reads ~35-45 HU, myocardium ~40-50 HU (the gap
-grows with anaemia). The realistic mode paints the chambers as myocardium at a per-patient value 6-11 HU above
+grows with anaemia). The realistic mode paints the chambers as myocardium at a per-patient value 5-10 HU above
 blood, then hollows out the left- and right-ventricular cavities and the atrial blood pools (atrial wall
 ATRIAL_WALL_MM). The diaphragm is a band of muscle over the liver and stomach domes in the lowest slices.
 Cancellous bone gets a trabecular texture (band-passed noise, a few tenths of a mm to a mm across) and the lungs
@@ -23,7 +23,7 @@ from tqgd.data.phantom.heart import Heart
 from tqgd.data.phantom.shapes import SliceGrid, ellipsoid_matrix, ellipsoid_section, paint
 
 #: Myocardium minus blood pool (HU), drawn per patient.
-MYOCARDIUM_OVER_BLOOD_HU = (6.0, 11.0)
+MYOCARDIUM_OVER_BLOOD_HU = (5.0, 10.0)
 ATRIAL_WALL_MM = 2.5
 #: Blood pools keep at least this much myocardium to the ventricles' surface (mm).
 VENTRICLE_WALL_MIN_MM = 5.0
