@@ -68,7 +68,7 @@ def run_metrics(record: dict[str, Any], risk_scheme: str) -> dict[str, Any]:
 
 def cell(values: list[float | None]) -> str:
     """mean ± SD of the defined values; '(k of n)' when some runs leave it undefined."""
-    defined = [v for v in values if v is not None]
+    defined = [round(v, 6) + 0.0 for v in values if v is not None]  # + 0.0: no '-0.000' for a rounding-error ICC
     text = mean_sd(defined)
     return text if len(defined) == len(values) or not defined else f"{text} ({len(defined)} of {len(values)})"
 

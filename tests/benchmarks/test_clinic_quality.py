@@ -30,6 +30,13 @@ def test_lesion_counts_are_pooled_over_patients_before_the_ratios() -> None:
     assert nothing["sensitivity"] == 0.0 and nothing["ppv"] is None and nothing["f1"] == 0.0
 
 
+def test_cells_show_mean_and_sample_sd_of_the_runs_that_define_a_value() -> None:
+    from clinic_tables import cell
+
+    assert cell([0.2, 0.4, 0.6]) == "0.400 ± 0.200" and cell([-1e-12]) == "0.000"
+    assert cell([0.5, None]) == "0.500 (1 of 2)" and cell([None]) == "—"
+
+
 def test_agatston_icc_and_risk_kappa_match_hand_computed_values() -> None:
     from clinic_tables import agreement_metrics
 
