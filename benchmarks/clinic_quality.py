@@ -42,6 +42,7 @@ from bench_common import log, run_record, update_block
 from clinic_rows import RESULT_JSON, ROWS, Row, row_for, run_row
 from clinic_tables import report
 
+from tqgd.engine.recipe import CPU_RECIPE
 from tqgd.errors import ConfigError, TQGDError
 from tqgd.io import write_json
 
@@ -58,11 +59,10 @@ DEFAULT_ROWS = ["threshold", "unet", "yolov5b-panet", "tqgdnet", "tqgdnet-faithf
 #: --smoke: one row of each kind (threshold, segmentation, detector).
 SMOKE_ROWS = ["threshold", "unet", "yolov5b-panet"]
 
-#: The CPU schedule's ultralytics train args (fallback until ``tqgd.engine.recipe.CPU_RECIPE`` exists): AdamW lr 0.002,
-#: one warm-up epoch and an optimiser step per batch of 4 (nbs = batch), tqgd demo's and the ablation's measured
-#: CPU setting (BENCHMARKS.md, ablation_quality); 30 epochs. No imgsz: with a fixed crop the crop is the image size.
-CPU_TRAIN: dict[str, Any] = {"epochs": 30, "batch": 4, "optimizer": "AdamW", "lr0": 0.002, "warmup_epochs": 1.0,
-                             "nbs": 4}
+#: The CPU schedule's ultralytics train args: tqgd's CPU recipe (``tqgd.engine.recipe.CPU_RECIPE``: AdamW, an optimiser
+#: step per batch, light scale jitter, 30 epochs), the one the demo and the shipped weights use. No imgsz: with a
+#: fixed crop the crop is the image size. Its ``seed`` is replaced by each run's training seed.
+CPU_TRAIN: dict[str, Any] = dict(CPU_RECIPE)
 
 
 @dataclass(frozen=True)
@@ -74,10 +74,12 @@ class Schedule:
     test_patients: int
     image_size: int  # phantom slice size in px
     train: dict[str, Any]  # ultralytics train args (epochs, batch, optimizer, ...; imgsz when no fixed crop)
+    # Dataset input, by default the demo's (tqgd.engine.demo.DemoSettings): calcium window, 2.5D, the native-pixel
+    # crop, half as many calcium-free slices as calcium slices.
     window: str = "calcium"
-    context: int = 1  # 3: 2.5D
+    context: int = 3  # 1: the slice alone; 3: 2.5D (slices z-1, z, z+1 as channels)
     crop_size: int | str | None = "auto"  # fixed native-pixel crop ('auto': largest ROI rounded up to 32 px)
-    negatives: str = "0"
+    negatives: str = "0.5"
     folds: int = 5  # training patients split; fold 0 trains
     device: str = "cpu"
     tiny_phantom: bool = False  # short scans with the heart inside the slice (smoke runs)
@@ -209,7 +211,7 @@ def data_lines(data: dict[str, tuple[Path, Path]], schedule: Schedule) -> list[s
 
 def schedule_line(schedule: Schedule) -> str:
     """The schedule in one line."""
-    train = ", ".join(f"{k} {v}" for k, v in schedule.train.items())
+    train = ", ".join(f"{k} {v}" for k, v in schedule.train.items() if k != "seed") + ", seed = the training seed"
     return (f"Schedule ({schedule.name}): ultralytics train args {train}; otherwise tqgd's paper recipe (from scratch, "
             f"mosaic, flips, HSV, translation), the same for every detector; U-Net: same epochs and batch, crops of "
             f"the model crop size; device {schedule.device}. Dataset: window {schedule.window}, context "

@@ -152,6 +152,20 @@ def test_unet_inputs_equal_the_training_images_as_the_unet_read_them(tmp_path: P
 
 
 @pytest.mark.slow
+def test_unet_row_trains_on_the_three_slices_of_a_25d_dataset(tmp_path: Path) -> None:
+    import clinic_quality
+    import torch
+    from clinic_rows import run_row
+
+    schedule = replace(clinic_quality.SCHEDULES["smoke"], context=3, train_patients=2, test_patients=1)
+    dataset, test_root = clinic_quality.make_data(tmp_path, "gated", schedule)
+    record = run_row("unet", None, str(dataset), str(test_root), str(tmp_path / "unet"), asdict(schedule), 0)
+    checkpoint = torch.load(record["trained"]["weights"], map_location="cpu", weights_only=True)
+    assert checkpoint["in_channels"] == 3, "2.5D images are three slices, not one grey image"
+    assert record["patients"] and (tmp_path / "unet" / "result.json").is_file()
+
+
+@pytest.mark.slow
 def test_smoke_run_writes_every_requested_row_and_resumes(tmp_path: Path) -> None:
     import clinic_quality
 

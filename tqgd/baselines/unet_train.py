@@ -102,12 +102,13 @@ def train_unet(data_dir: str | Path, config: UNetConfig = UNetConfig(), project:
 
     from tqgd.baselines.dataset import fold_yaml, load_split
     from tqgd.baselines.unet_data import SliceMaskDataset, image_and_mask_paths
+    from tqgd.data.model_input import InputSpec
 
     data_yaml = fold_yaml(data_dir, config.fold)
     train_split, val_split = load_split(data_yaml, "train"), load_split(data_yaml, "val")
     train_pairs, val_pairs = image_and_mask_paths(train_split), image_and_mask_paths(val_split)
     window = train_split.convert.get("window")
-    channels = len(window["channels_hu"]) if window else 1
+    channels = InputSpec.from_record(train_split.convert).channels  # 3 for three windows or 2.5D (three slices)
     seed_everything(config.seed)
     model = build_unet(config.encoder, channels).to(config.device)
     loader = torch.utils.data.DataLoader(SliceMaskDataset(train_pairs, channels, config.imgsz, config.seed),
