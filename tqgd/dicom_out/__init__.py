@@ -4,10 +4,11 @@ The one non-obvious mechanism is how these objects stay tied to the scan they de
 
 1. The source series is re-read as pydicom datasets and ordered along the slice normal exactly as ``read_ct``
    orders the volume (``source.source_datasets``), so frame k of the SEG is slice k of the mask that was scored.
-2. Every UID comes from ``uids.derived_uid``: a hash of the source SeriesInstanceUID, the algorithm's fingerprint
-   (the weights' SHA-256, or the scored mask's SHA-256 for ``tqgd score --mask``), the scoring conventions and the
-   object's role. The same scan scored the same way gives the same UIDs, so a PACS that receives it twice keeps one
-   copy; a new model or new conventions give new objects.
+2. Every UID comes from ``identity.derived_uid``: a hash of the source SeriesInstanceUID and its SOPInstanceUIDs
+   (``identity.source_key``), the algorithm's fingerprint (the weights' SHA-256, or the scored mask's SHA-256 for
+   ``tqgd score --mask``), tqgd's version, the scoring conventions and the object's role. The same scan scored the
+   same way gives the same UIDs, so a PACS that receives it twice keeps one copy; a new model, new conventions or a
+   series that gained instances give new objects.
 3. The SEG is built first (``seg.build_seg``: one segment per artery with calcium, else one ``calcium`` segment).
    The SR (``sr.build_sr``) then references the SEG's segments for each artery's and each lesion's region and lists
    the source CT and the SEG as evidence. The secondary capture (``sc.build_sc``) carries ``report.png``.

@@ -85,6 +85,13 @@ def detections_identity(detections: str | Path, conventions: dict[str, Any] | No
                              fingerprint_sha256=file_sha256(detections), conventions=dict(conventions or {}))
 
 
-def derived_uid(source_series_uid: str, algorithm: AlgorithmIdentity, role: str) -> UID:
-    """A UID that depends only on the source series, the algorithm identity and ``role`` (e.g. ``seg-series``)."""
-    return generate_uid(entropy_srcs=[UID_NAMESPACE, source_series_uid, algorithm.uid_key(), role])
+def source_key(sources) -> str:
+    """The source's part of every derived UID: its SeriesInstanceUID and a hash of its SOPInstanceUIDs (a series
+    that gains or loses instances gives new objects, never new content under old UIDs)."""
+    instances = "\n".join(sorted(str(ds.SOPInstanceUID) for ds in sources))
+    return f"{sources[0].SeriesInstanceUID}/{hashlib.sha256(instances.encode()).hexdigest()}"
+
+
+def derived_uid(source: str, algorithm: AlgorithmIdentity, role: str) -> UID:
+    """A UID that depends only on the source (``source_key``), the algorithm identity and ``role``."""
+    return generate_uid(entropy_srcs=[UID_NAMESPACE, source, algorithm.uid_key(), role])

@@ -28,14 +28,14 @@ def read_rgb(png: str | Path) -> np.ndarray:
     return np.ascontiguousarray(image[:, :, ::-1])
 
 
-def build_sc(png: str | Path, source: Dataset, algorithm: AlgorithmIdentity) -> SCImage:
-    """A Secondary Capture Image of ``png`` in the study of ``source`` (any dataset of the scored series)."""
-    series_uid = str(source.SeriesInstanceUID)
+def build_sc(png: str | Path, source: Dataset, algorithm: AlgorithmIdentity, key: str) -> SCImage:
+    """A Secondary Capture Image of ``png`` in the study of ``source`` (any dataset of the scored series); ``key``
+    is the series' ``identity.source_key``."""
     sc = SCImage.from_ref_dataset(
         ref_dataset=source, pixel_array=read_rgb(png), photometric_interpretation="RGB", bits_allocated=8,
         coordinate_system="PATIENT", patient_orientation=("L", "P"),
-        series_instance_uid=derived_uid(series_uid, algorithm, "sc-series"), series_number=SC_SERIES_NUMBER,
-        sop_instance_uid=derived_uid(series_uid, algorithm, "sc-instance"), instance_number=1, manufacturer="tqgd",
+        series_instance_uid=derived_uid(key, algorithm, "sc-series"), series_number=SC_SERIES_NUMBER,
+        sop_instance_uid=derived_uid(key, algorithm, "sc-instance"), instance_number=1, manufacturer="tqgd",
         transfer_syntax_uid="1.2.840.10008.1.2.1")
     sc.PatientOrientation = ""  # a report page has no patient orientation (Type 2C: empty means unknown)
     sc.Laterality = ""  # Type 2C in General Series: empty (a report page, not a paired body part)

@@ -15,7 +15,7 @@ from pydicom.sr.codedict import codes
 
 from tqgd.data.orcascore import REFERENCE_LABELS
 from tqgd.dicom_out.codes import ARTERY_CODES, FINDING, SEGMENT_CATEGORY
-from tqgd.dicom_out.identity import AlgorithmIdentity, derived_uid
+from tqgd.dicom_out.identity import AlgorithmIdentity, derived_uid, source_key
 from tqgd.errors import DicomOutputError
 
 #: Label of the one segment of a binary (no artery labels) result.
@@ -67,19 +67,19 @@ def build_seg(report, sources: list[Dataset], algorithm: AlgorithmIdentity, *, a
                                                      if automatic else codes.DCM.ImageProcessing,
                                                      version=algorithm.version, parameters=algorithm.parameters())
     kind = SegmentAlgorithmTypeValues.AUTOMATIC if automatic else SegmentAlgorithmTypeValues.SEMIAUTOMATIC
-    series_uid = str(sources[0].SeriesInstanceUID)
+    key = source_key(sources)
     descriptions = []
     for number, name in enumerate(segment_names(report), start=1):
         site = ARTERY_CODES.get(name, ARTERY_CODES["undetermined"])
         descriptions.append(SegmentDescription(
             segment_number=number, segment_label=name, segmented_property_category=SEGMENT_CATEGORY,
             segmented_property_type=FINDING, algorithm_type=kind, algorithm_identification=identification,
-            tracking_uid=derived_uid(series_uid, algorithm, f"segment-{name}"), tracking_id=f"calcium {name}",
+            tracking_uid=derived_uid(key, algorithm, f"segment-{name}"), tracking_id=f"calcium {name}",
             anatomic_regions=[site]))
     return Segmentation(
         source_images=sources, pixel_array=labels, segmentation_type="BINARY", segment_descriptions=descriptions,
-        series_instance_uid=derived_uid(series_uid, algorithm, "seg-series"), series_number=SEG_SERIES_NUMBER,
-        sop_instance_uid=derived_uid(series_uid, algorithm, "seg-instance"), instance_number=1,
+        series_instance_uid=derived_uid(key, algorithm, "seg-series"), series_number=SEG_SERIES_NUMBER,
+        sop_instance_uid=derived_uid(key, algorithm, "seg-instance"), instance_number=1,
         manufacturer=MANUFACTURER, manufacturer_model_name=algorithm.name[:64], software_versions=algorithm.version,
         device_serial_number=algorithm.short, content_label="CALCIUM",
         content_description=f"Coronary calcium scored by tqgd ({algorithm.fingerprint_kind} {algorithm.short})"[:64],

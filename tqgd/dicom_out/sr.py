@@ -49,7 +49,7 @@ from tqgd.dicom_out.codes import (
     risk_category_code,
     risk_scheme_code,
 )
-from tqgd.dicom_out.identity import AlgorithmIdentity, derived_uid
+from tqgd.dicom_out.identity import AlgorithmIdentity, derived_uid, source_key
 from tqgd.dicom_out.seg import lesion_segments, segment_names
 
 SR_SERIES_NUMBER = 9102
@@ -67,8 +67,8 @@ def _measurements(values: dict[str, Any]) -> list[Measurement]:
     return out
 
 
-def _tracking(series_uid: str, algorithm: AlgorithmIdentity, label: str) -> TrackingIdentifier:
-    return TrackingIdentifier(uid=derived_uid(series_uid, algorithm, f"tracking-{label}"), identifier=label)
+def _tracking(key: str, algorithm: AlgorithmIdentity, label: str) -> TrackingIdentifier:
+    return TrackingIdentifier(uid=derived_uid(key, algorithm, f"tracking-{label}"), identifier=label)
 
 
 def _segment(seg: Segmentation, number: int) -> ReferencedSegment:
@@ -79,7 +79,7 @@ def _segment(seg: Segmentation, number: int) -> ReferencedSegment:
                              segment_number=number, source_series=source)
 
 
-def measurement_groups(report, seg: Segmentation, algorithm: AlgorithmIdentity, series_uid: str) -> list:
+def measurement_groups(report, seg: Segmentation, algorithm: AlgorithmIdentity, key: str) -> list:
     """The TID 1500 measurement groups of ``report`` (see the module docstring)."""
     fingerprint = f"{algorithm.fingerprint_kind}_sha256={algorithm.fingerprint_sha256}"
     algorithm_id = AlgorithmIdentification(name=algorithm.name, version=algorithm.version, parameters=[fingerprint])
@@ -88,13 +88,13 @@ def measurement_groups(report, seg: Segmentation, algorithm: AlgorithmIdentity, 
                                                                     report.risk.label)),
             QualitativeEvaluation(RISK_SCHEME, risk_scheme_code(report.options.risk_scheme))]
     groups: list = [MeasurementsAndQualitativeEvaluations(
-        tracking_identifier=_tracking(series_uid, algorithm, TOTAL_GROUP), finding_type=FINDING,
+        tracking_identifier=_tracking(key, algorithm, TOTAL_GROUP), finding_type=FINDING,
         algorithm_id=algorithm_id, finding_sites=[FindingSite(CORONARY_ARTERY)],
         measurements=_measurements(totals), qualitative_evaluations=risk)]
     names = segment_names(report)
     for artery, values in (report.per_artery() or {}).items():
         site = [FindingSite(ARTERY_CODES[artery])]
-        tracking = _tracking(series_uid, algorithm, f"calcium {artery}")
+        tracking = _tracking(key, algorithm, f"calcium {artery}")
         measurements = _measurements(values)
         if artery in names:
             groups.append(VolumetricROIMeasurementsAndQualitativeEvaluations(
@@ -109,7 +109,7 @@ def measurement_groups(report, seg: Segmentation, algorithm: AlgorithmIdentity, 
         values = {"agatston": lesion.agatston, "volume_mm3": lesion.volume_mm3, "mass_mg": lesion.mass_mg}
         site = ARTERY_CODES.get(lesion.artery, CORONARY_ARTERY) if lesion.artery else CORONARY_ARTERY
         groups.append(VolumetricROIMeasurementsAndQualitativeEvaluations(
-            tracking_identifier=_tracking(series_uid, algorithm, f"lesion {lesion.lesion_id}"),
+            tracking_identifier=_tracking(key, algorithm, f"lesion {lesion.lesion_id}"),
             referenced_segment=_segment(seg, by_lesion[lesion.lesion_id]), finding_type=FINDING,
             algorithm_id=algorithm_id, finding_sites=[FindingSite(site)],
             measurements=_measurements(values)))
@@ -127,16 +127,16 @@ def private_scheme_identification() -> Dataset:
 
 def build_sr(report, seg: Segmentation, sources: list[Dataset], algorithm: AlgorithmIdentity) -> Comprehensive3DSR:
     """A Comprehensive 3D SR (TID 1500) of ``report``, with ``sources`` and ``seg`` as evidence."""
-    series_uid = str(sources[0].SeriesInstanceUID)
-    device = DeviceObserverIdentifyingAttributes(uid=derived_uid(series_uid, algorithm, "device"), name="tqgd",
+    key = source_key(sources)
+    device = DeviceObserverIdentifyingAttributes(uid=derived_uid(key, algorithm, "device"), name="tqgd",
                                                  manufacturer_name="tqgd", model_name=algorithm.name[:64])
     context = ObservationContext(observer_device_context=ObserverContext(
         observer_type=codes.DCM.Device, observer_identifying_attributes=device))
     content = MeasurementReport(observation_context=context, procedure_reported=PROCEDURE,
-                                imaging_measurements=measurement_groups(report, seg, algorithm, series_uid))
+                                imaging_measurements=measurement_groups(report, seg, algorithm, key))
     sr = Comprehensive3DSR(
-        evidence=[*sources, seg], content=content, series_instance_uid=derived_uid(series_uid, algorithm, "sr-series"),
-        series_number=SR_SERIES_NUMBER, sop_instance_uid=derived_uid(series_uid, algorithm, "sr-instance"),
+        evidence=[*sources, seg], content=content, series_instance_uid=derived_uid(key, algorithm, "sr-series"),
+        series_number=SR_SERIES_NUMBER, sop_instance_uid=derived_uid(key, algorithm, "sr-instance"),
         instance_number=1, manufacturer="tqgd", is_complete=True, is_final=False, is_verified=False,
         series_description="tqgd coronary calcium report")
     sr.CodingSchemeIdentificationSequence = [private_scheme_identification()]

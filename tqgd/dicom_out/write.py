@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydicom.dataset import Dataset
 
-from tqgd.dicom_out.identity import AlgorithmIdentity
+from tqgd.dicom_out.identity import AlgorithmIdentity, source_key
 from tqgd.dicom_out.sc import build_sc
 from tqgd.dicom_out.seg import build_seg
 from tqgd.dicom_out.source import source_datasets
@@ -60,7 +60,7 @@ def write_dicom_results(report, source: str | Path, out: str | Path, algorithm: 
     paths = {"seg": _save(seg, folder / FILE_NAMES["seg"]), "sr": _save(sr, folder / FILE_NAMES["sr"])}
     uids = {"seg": str(seg.SOPInstanceUID), "sr": str(sr.SOPInstanceUID)}
     if report_png is not None:
-        sc = build_sc(report_png, sources[0], algorithm)
+        sc = build_sc(report_png, sources[0], algorithm, source_key(sources))
         paths["sc"] = _save(sc, folder / FILE_NAMES["sc"])
         uids["sc"] = str(sc.SOPInstanceUID)
     return DicomResults(seg=paths["seg"], sr=paths["sr"], sc=paths.get("sc"), uids=uids)
