@@ -3,44 +3,20 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pydicom
-from scipy import ndimage
 
-import tqgd.engine.detect as detect
-import tqgd.engine.detect_run as detect_run
+from tests.dicom_out.stand_in import use_stand_in_detector
 from tests.helpers import run_tqgd
-from tqgd.data.model_input import InputSpec
 from tqgd.data.readers import read_ct
-from tqgd.data.windowing import parse_window
 from tqgd.dicom_out.readback import seg_labels, sr_numbers
-from tqgd.engine.detect import DetectOptions
 from tqgd.scoring.masks import read_mask
-
-
-def _boxes_of(mask_slice: np.ndarray) -> np.ndarray:
-    """(N, 6) rows x0, y0, x1, y1, confidence, class: one box per 2D reference component."""
-    labelled, _ = ndimage.label(mask_slice > 0)
-    rows = [[s[1].start, s[0].start, s[1].stop, s[0].stop, 0.9, 0] for s in ndimage.find_objects(labelled)]
-    return np.asarray(rows, dtype=np.float64).reshape(-1, 6)
 
 
 def test_detect_writes_dicom_results_for_a_dicom_series(phantom_series, tmp_path, monkeypatch, capsys) -> None:
     mask, _ = read_mask(phantom_series.mask)
-    slices = iter(range(mask.shape[0]))
-    spec = InputSpec(parse_window("calcium"))
-    detector = SimpleNamespace(input_spec=spec, windowing=spec.windowing, names={0: "calcium"}, notes=[],
-                               phantom_trained=False, describe=lambda: {"weights": "stand-in"})
-
-    def setup(weights, heart_weights, options: DetectOptions, device=None, trust=None):
-        return detect_run.DetectSetup(detector=detector, cropper=None, options=options)
-
-    monkeypatch.setattr(detect_run, "make_setup", setup)
-    monkeypatch.setattr(detect, "predict", lambda det, images, conf, imgsz=None: [_boxes_of(mask[next(slices)])
-                                                                                  for _ in images])
+    use_stand_in_detector(monkeypatch, mask)
     weights = tmp_path / "stand-in.pt"
     weights.write_bytes(b"not a model: only its hash is used")
     out = tmp_path / "out"
@@ -63,4 +39,4 @@ def test_detect_writes_dicom_results_for_a_dicom_series(phantom_series, tmp_path
     assert numbers["algorithm"]["parameters"][0].startswith("weights_sha256=")
     seg = pydicom.dcmread(out / "dicom" / "seg.dcm")
     assert seg.SegmentSequence[0].SegmentAlgorithmType == "AUTOMATIC"
-    assert Path(out / "dicom" / "sc.dcm").is_file()
+    assert (out / "dicom" / "sc.dcm").is_file()

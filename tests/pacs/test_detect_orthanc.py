@@ -7,7 +7,7 @@ import json
 
 import pydicom
 
-from tests.dicom_out.test_detect_dicom import _boxes_of
+from tests.dicom_out.stand_in import use_stand_in_detector
 from tests.helpers import run_tqgd
 from tests.pacs.checks import results_in_orthanc
 from tqgd.dicom_out.readback import sr_numbers
@@ -15,22 +15,8 @@ from tqgd.scoring.masks import read_mask
 
 
 def test_detect_round_trip(phantom_series, orthanc, tmp_path, monkeypatch, capsys) -> None:
-    from types import SimpleNamespace
-
-    import tqgd.engine.detect as detect
-    import tqgd.engine.detect_run as detect_run
-    from tqgd.data.model_input import InputSpec
-    from tqgd.data.windowing import parse_window
-
     mask, _ = read_mask(phantom_series.mask)
-    slices = iter(range(mask.shape[0]))
-    spec = InputSpec(parse_window("calcium"))
-    detector = SimpleNamespace(input_spec=spec, windowing=spec.windowing, names={0: "calcium"}, notes=[],
-                               phantom_trained=False, describe=lambda: {"weights": "stand-in"})
-    monkeypatch.setattr(detect_run, "make_setup", lambda weights, heart, options, device=None, trust=None:
-                        detect_run.DetectSetup(detector=detector, cropper=None, options=options))
-    monkeypatch.setattr(detect, "predict", lambda det, images, conf, imgsz=None: [_boxes_of(mask[next(slices)])
-                                                                                  for _ in images])
+    use_stand_in_detector(monkeypatch, mask)
     weights = tmp_path / "stand-in.pt"
     weights.write_bytes(b"stand-in weights")
     files = sorted(phantom_series.dicom.glob("*.dcm"))

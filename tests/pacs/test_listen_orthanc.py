@@ -16,9 +16,10 @@ import pytest
 from tests.pacs.checks import check_results
 from tests.pacs.orthanc import free_port
 from tests.pacs.scu import send
-from tqgd.pacs.listen import SUCCESS
+from tqgd.pacs.listen import NOT_MATCHING, SUCCESS
 
 IDLE_TIMEOUT_S = 3
+MR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.4"
 READY_TIMEOUT_S = 180.0
 RESULT_TIMEOUT_S = 180.0
 
@@ -79,11 +80,14 @@ def test_listen_killed_mid_series_loses_nothing_and_resumes(phantom_series, orth
 
     node = _start(storage, free_port(), orthanc, log)
     try:
+        not_ct = pydicom.dcmread(files[0])
+        not_ct.Modality, not_ct.SOPClassUID = "MR", MR_IMAGE_STORAGE
+        assert send(_port_of(node), [not_ct]) == [NOT_MATCHING]  # refused, and the node goes on
         assert send(_port_of(node), files[half:]) == [SUCCESS] * (len(files) - half)
         waited = _wait_for_results(orthanc, study)
         print(f"listen: results in Orthanc {waited:.1f}s after the last instance (idle timeout {IDLE_TIMEOUT_S}s)")
         check_results(orthanc, phantom_series.dicom)  # the SEG references all instances: both halves
-        assert "1 unfinished series resumed" in log.read_text()
+        assert "1 unfinished series resumed" in log.read_text() and "not CT (Modality 'MR'" in log.read_text()
     finally:
         node.send_signal(signal.SIGTERM)
         assert node.wait(timeout=60) == 0, log.read_text()[-3000:]
