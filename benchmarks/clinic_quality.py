@@ -81,6 +81,7 @@ class Schedule:
     crop_size: int | str | None = "auto"  # fixed native-pixel crop ('auto': largest ROI rounded up to 32 px)
     negatives: str = "0.5"
     folds: int = 5  # training patients split; fold 0 trains
+    unet_epochs: int | None = None  # None: the detectors' epochs (the U-Net costs the most CPU per epoch)
     device: str = "cpu"
     tiny_phantom: bool = False  # short scans with the heart inside the slice (smoke runs)
 
@@ -213,9 +214,10 @@ def schedule_line(schedule: Schedule) -> str:
     """The schedule in one line."""
     train = ", ".join(f"{k} {v}" for k, v in schedule.train.items() if k != "seed") + ", seed = the training seed"
     return (f"Schedule ({schedule.name}): ultralytics train args {train}; otherwise tqgd's paper recipe (from scratch, "
-            f"mosaic, flips, HSV, translation), the same for every detector; U-Net: same epochs and batch, crops of "
-            f"the model crop size; device {schedule.device}. Dataset: window {schedule.window}, context "
-            f"{schedule.context}, crop {schedule.crop_size}, negatives {schedule.negatives}, one class.")
+            f"mosaic, flips, HSV, translation), the same for every detector; U-Net: "
+            f"{schedule.unet_epochs or 'same'} epochs, same batch, Adam lr 1e-3 (UNetConfig), crops of the model "
+            f"crop size; device {schedule.device}. Dataset: window {schedule.window}, context {schedule.context}, "
+            f"crop {schedule.crop_size}, negatives {schedule.negatives}, one class.")
 
 
 def choose_rows(names: list[str]) -> dict[str, Row]:

@@ -389,8 +389,8 @@ def train_unet_row(data: Path, out: Path, schedule: dict, seed: int, spec) -> di
 
     named, _ = train_args(schedule)
     imgsz = spec.crop_size or named.get("imgsz") or 256
-    config = UNetConfig(epochs=named.get("epochs", 30), imgsz=int(imgsz), batch=named.get("batch", 8), seed=seed,
-                        fold=0, device=unet_device(schedule["device"]))
+    config = UNetConfig(epochs=schedule.get("unet_epochs") or named.get("epochs", 30), imgsz=int(imgsz),
+                        batch=named.get("batch", 8), seed=seed, fold=0, device=unet_device(schedule["device"]))
     shutil.rmtree(out / "unet", ignore_errors=True)  # an unfinished earlier attempt of this run
     started = time.perf_counter()
     run = train_unet(data, config, project=out, name="unet")
