@@ -125,3 +125,13 @@ def test_store_opens_the_series_before_the_instance_and_a_restart_resumes_it(tmp
     assert [p.name for p in again.instances("1.2.3").iterdir()] == ["1.2.3.1.dcm"]
     again.add("9.9", "9.9.1", b"late")  # a late instance reopens a finished series
     assert again.state("9.9")["status"] == RECEIVING and again.state("9.9")["reopened"]
+
+
+def test_listen_needs_one_destination(tmp_path, monkeypatch, capsys) -> None:
+    from tests.helpers import run_tqgd
+
+    code, _, err = run_tqgd(monkeypatch, capsys, "listen", "--storage", tmp_path, "--method", "threshold")
+    assert code == 2 and "destination" in err and "AE title, host and port" in err
+    code, _, err = run_tqgd(monkeypatch, capsys, "listen", "--storage", tmp_path, "--dest-url", "http://x",
+                            "--method", "nonsense")
+    assert code == 1 and "unknown --method 'nonsense'" in err
