@@ -5,8 +5,9 @@ rates of calcium-positive people are the reference where known):
 
 - ``mitral_annulus`` (MAC), LOOKALIKE_SHARE 0.15: MAC was seen on cardiac CT in 9 % of MESA's 6,814 participants
   aged 45-84 (Kanjanauthai et al., Atherosclerosis 2010), in 4 % of those without coronary calcium and 9-19 % of
-  those with it (Hamirani et al., Am J Cardiol 2011). Drawn as a C-shaped chain of nodules on the posterior
-  annulus, between the left atrium and the left ventricle.
+  those with it (Hamirani et al., Am J Cardiol 2011). Drawn as a chain of nodules on the posterior annulus,
+  just inside the left atrioventricular groove, 1.5-3.5 mm beside the LCX's wall (MAC is the classic LCX
+  look-alike).
 - ``aortic_valve``, 0.25: aortic valve calcium was present in 13 % of MESA, rising from 5 % without coronary
   calcium to 14 %, 25 % and 38 % with CAC 1-99, 100-399 and >= 400 (Nasir et al., J Cardiovasc Comput Tomogr
   2010). Nodules on the cusps (``distractors.draw_aortic_valve``).
@@ -16,7 +17,7 @@ rates of calcium-positive people are the reference where known):
 - ``pericardium``, 0.02: the normal pericardium holds no calcium; calcification is an uncommon incidental CT
   finding, mostly after pericarditis, cardiac surgery or radiation, and is present in most cases of constrictive
   pericarditis (StatPearls, Pericardial Calcification). 0.02 is an assumption for "uncommon". Drawn as thin
-  curved plates on the sac over the right ventricle and the atrioventricular grooves.
+  curved plates in the pericardium over the atrioventricular grooves, 2.5-5 mm outside the RCA or LCX.
 - ``lymph_node``, 0.10: calcified mediastinal nodes follow healed granulomatous infection (tuberculosis,
   histoplasmosis) and are frequent where those are endemic; 0.10 is an assumption. Drawn in the fat around the
   aortic root and pulmonary trunk, 5-30 mm from the coronary ostia.
@@ -24,8 +25,11 @@ rates of calcium-positive people are the reference where known):
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
+from tqgd.data.phantom.arteries import Artery
 from tqgd.data.phantom.calcium import CalcifiedObject
 from tqgd.data.phantom.groups import Group
 from tqgd.data.phantom.heart import Heart
@@ -56,32 +60,42 @@ def _frame(tangent: np.ndarray, normal: np.ndarray) -> np.ndarray:
     return np.stack([t, n, np.cross(t, n)], axis=1)
 
 
-def draw_mitral_annulus(rng: np.random.Generator, heart: Heart, factor: float) -> Group:
-    """A C-shaped chain of calcified nodules on the posterior mitral annulus."""
-    a, b, c = heart.ventricle_axes_mm
-    e_long, e_ant, e_side = heart.frame.T
-    base = heart.centre_mm - 0.72 * a * e_long + 0.25 * c * e_side - 0.08 * b * e_ant
-    atrium = heart.chambers[1].centre_mm
-    axis = (atrium - base) / np.linalg.norm(atrium - base)
-    centre = base + 0.3 * (atrium - base)
-    u = np.array([0.0, 1.0, 0.0]) - axis[1] * axis  # posterior direction projected onto the annulus plane
-    u /= np.linalg.norm(u)
-    v = np.cross(axis, u)
-    radius = rng.uniform(12.0, 16.0)
-    span = np.radians(rng.uniform(90, 220))
-    middle = rng.normal(0, 0.3)
-    angles = np.arange(middle - span / 2, middle + span / 2, 2.2 / radius)
+def _beside_artery(artery: Artery, heart: Heart, rng: np.random.Generator, span: tuple[float, float],
+                   length_mm: float, offset_mm: Callable[[float], float], inward: bool) -> list[tuple[np.ndarray, ...]]:
+    """(point, tangent, normal) every 2 mm along a stretch of ``artery``, moved offset_mm(lumen) towards the
+    ventricles' long axis (``inward``) or away from it, perpendicular to the vessel."""
+    start = rng.uniform(span[0], span[1]) * artery.length_mm
+    out = []
+    axis, centre = heart.frame[:, 0], heart.centre_mm
+    for arc in np.arange(start, min(start + length_mm, artery.length_mm - 1.0), 2.0):
+        point, tangent, lumen = artery.at(arc)
+        d = point - centre
+        radial = d - (d @ axis) * axis
+        radial -= (radial @ tangent) * tangent
+        norm = np.linalg.norm(radial)
+        if norm < 1e-6:
+            continue
+        radial /= norm
+        out.append((point + (-1.0 if inward else 1.0) * offset_mm(lumen) * radial, tangent, radial))
+    return out
+
+
+def draw_mitral_annulus(rng: np.random.Generator, heart: Heart, arteries: tuple[Artery, ...], factor: float) -> Group:
+    """A C-shaped chain of calcified nodules on the posterior mitral annulus, which lies just inside the left
+    atrioventricular groove and so runs alongside the LCX, a few mm from it (the classic LCX look-alike)."""
+    lcx = next(a for a in arteries if a.name == "LCX")
     thickness = rng.uniform(1.2, 2.6)
+    clearance = rng.uniform(1.5, 3.5)
+    stretch = _beside_artery(lcx, heart, rng, (0.05, 0.35), rng.uniform(20.0, 45.0),
+                             lambda lumen: lumen + thickness + clearance, inward=True)
     density = _density(rng, factor)
     ellipsoids = []
-    for angle in angles:
-        radial = np.cos(angle) * u + np.sin(angle) * v
-        tangent = np.cross(axis, radial)
+    for point, tangent, radial in stretch:
         local = thickness * rng.uniform(0.7, 1.2)
-        ellipsoids.append((centre + radius * radial,
-                           ellipsoid_matrix((1.8, local, local * rng.uniform(0.7, 1.0)), _frame(tangent, radial))))
+        ellipsoids.append((point, ellipsoid_matrix((1.8, local, local * rng.uniform(0.7, 1.0)),
+                                                   _frame(tangent, radial))))
     parts = [CalcifiedObject(kind="mitral_annulus", ellipsoids=ellipsoids, density_hu=density, size_mm=thickness)]
-    return Group("mitral_annulus", parts, density, float(radius))
+    return Group("mitral_annulus", parts, density, float(thickness))
 
 
 def draw_aortic_root(rng: np.random.Generator, heart: Heart, factor: float) -> Group | None:
@@ -103,36 +117,20 @@ def draw_aortic_root(rng: np.random.Generator, heart: Heart, factor: float) -> G
     return Group("aortic_root", parts, density, float(max(axes)))
 
 
-def _pericardial_fat_mm(heart: Heart) -> float:
-    """Distance from the ventricles' surface to the pericardium (fat under the sac, mm)."""
-    e_long = heart.frame[:, 0]
-    sac_long = 1.0 / np.sqrt(float(e_long @ heart.chambers[0].sac_matrix @ e_long))
-    return sac_long - heart.ventricle_axes_mm[0]
-
-
-def draw_pericardium(rng: np.random.Generator, heart: Heart, factor: float) -> Group:
-    """A thin curved plate in the pericardium over the right ventricle or an atrioventricular groove."""
-    offset = _pericardial_fat_mm(heart) - 0.6
-    s0 = rng.uniform(-0.6, 0.5)
-    phi0 = np.radians(rng.choice([rng.uniform(-150, -40), rng.uniform(60, 150)]))
-    length = rng.uniform(8.0, 30.0)
-    steps = max(int(length / 2.5), 2)
-    direction = rng.uniform(0, 2 * np.pi)
+def draw_pericardium(rng: np.random.Generator, heart: Heart, arteries: tuple[Artery, ...], factor: float) -> Group:
+    """A thin curved plate in the pericardium over an atrioventricular groove (over the RCA or the LCX), where
+    pericardial calcification gathers, a few mm outside the artery."""
+    name = "RCA" if rng.random() < 0.6 else "LCX"
+    artery = next(a for a in arteries if a.name == name)
     thickness = rng.uniform(0.6, 1.3)
+    gap = rng.uniform(2.5, 5.0)
+    stretch = _beside_artery(artery, heart, rng, (0.1, 0.6), rng.uniform(8.0, 30.0),
+                             lambda lumen: lumen + thickness + gap, inward=False)
     density = _density(rng, factor)
-    ellipsoids = []
-    previous = heart.surface_point(s0, phi0, offset)
-    for i in range(1, steps + 1):
-        t = i / steps
-        s = s0 + 0.25 * t * np.cos(direction) * length / 30.0
-        phi = phi0 + 0.5 * t * np.sin(direction) * length / 30.0
-        point = heart.surface_point(s, phi, offset)
-        normal = point - heart.surface_point(s, phi, offset - 1.0)
-        tangent = point - previous if np.linalg.norm(point - previous) > 1e-6 else np.cross(normal, [0.0, 0.0, 1.0])
-        ellipsoids.append((point, ellipsoid_matrix((2.2, thickness, rng.uniform(2.0, 4.0)), _frame(tangent, normal))))
-        previous = point
+    ellipsoids = [(point, ellipsoid_matrix((2.2, thickness, rng.uniform(2.0, 4.0)), _frame(tangent, radial)))
+                  for point, tangent, radial in stretch]
     parts = [CalcifiedObject(kind="pericardium", ellipsoids=ellipsoids, density_hu=density, size_mm=thickness)]
-    return Group("pericardium", parts, density, float(length))
+    return Group("pericardium", parts, density, float(2.0 * len(ellipsoids)))
 
 
 def draw_lymph_node(rng: np.random.Generator, heart: Heart, factor: float) -> Group:

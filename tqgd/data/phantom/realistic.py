@@ -107,10 +107,10 @@ def generate_realistic(seed: int, config: PhantomConfig, case_id: str):
         return Group("aortic_valve", [obj], obj.density_hu, obj.size_mm)
 
     lookalike_draws = {
-        "mitral_annulus": (lambda: lookalikes.draw_mitral_annulus(rng_lookalike, heart, factor), None),
+        "mitral_annulus": (lambda: lookalikes.draw_mitral_annulus(rng_lookalike, heart, arteries, factor), None),
         "aortic_valve": (valve, None),
         "aortic_root": (lambda: lookalikes.draw_aortic_root(rng_lookalike, heart, factor), None),
-        "pericardium": (lambda: lookalikes.draw_pericardium(rng_lookalike, heart, factor), bone),
+        "pericardium": (lambda: lookalikes.draw_pericardium(rng_lookalike, heart, arteries, factor), bone),
         "lymph_node": (lambda: lookalikes.draw_lymph_node(rng_lookalike, heart, factor),
                        bone | (tissue == Tissue.BLOOD) | (tissue == Tissue.LUNG)),
     }
