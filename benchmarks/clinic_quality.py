@@ -220,6 +220,21 @@ def schedule_line(schedule: Schedule) -> str:
             f"crop {schedule.crop_size}, negatives {schedule.negatives}, one class.")
 
 
+def check_schedule(work: Path, schedule: Schedule) -> None:
+    """Record the schedule in ``WORK/schedule.json`` on first use; refuse another one later (finished runs in WORK
+    were made with the recorded one and would be mixed into the table)."""
+    stamp = work / "schedule.json"
+    wanted = json.loads(json.dumps(asdict(schedule)))
+    if stamp.is_file():
+        recorded = json.loads(stamp.read_text(encoding="utf-8"))
+        changed = sorted(k for k in set(recorded) | set(wanted) if recorded.get(k) != wanted.get(k))
+        if changed:
+            raise ConfigError(f"{work} holds runs of another schedule (differs in {', '.join(changed)}); use a new "
+                              "--work folder for this one", stamp)
+        return
+    write_json(stamp, wanted)
+
+
 def choose_rows(names: list[str]) -> dict[str, Row]:
     """Row key -> row for the requested names; a model spec outside the registry must build (checked now)."""
     from tqgd.engine.train import load_model
@@ -266,6 +281,7 @@ def main(argv: list[str] | None = None) -> str:
     record = run_record("clinic_quality.py")
     started = time.perf_counter()
     work = args.work.expanduser().resolve()
+    check_schedule(work, schedule)
     datasets = args.datasets or list(DATASETS)
     data = {name: make_data(work, name, schedule) for name in datasets}
     runs = planned_runs(work, datasets, rows, seeds)

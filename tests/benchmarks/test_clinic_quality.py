@@ -151,6 +151,18 @@ def test_unet_inputs_equal_the_training_images_as_the_unet_read_them(tmp_path: P
             np.testing.assert_array_equal(ours, read_image(image.path, channels))
 
 
+def test_a_work_folder_refuses_a_second_schedule(tmp_path: Path) -> None:
+    import clinic_quality
+
+    from tqgd.errors import ConfigError
+
+    clinic_quality.check_schedule(tmp_path, clinic_quality.SCHEDULES["smoke"])
+    clinic_quality.check_schedule(tmp_path, clinic_quality.SCHEDULES["smoke"])  # the same schedule: resumes
+    longer = replace(clinic_quality.SCHEDULES["smoke"], train={**clinic_quality.SCHEDULES["smoke"].train, "epochs": 2})
+    with pytest.raises(ConfigError, match="another schedule .*train"):
+        clinic_quality.check_schedule(tmp_path, longer)
+
+
 @pytest.mark.slow
 def test_unet_row_trains_on_the_three_slices_of_a_25d_dataset(tmp_path: Path) -> None:
     import clinic_quality
