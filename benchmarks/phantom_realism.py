@@ -9,7 +9,8 @@ coronary calcium, by cause from the truth (legacy mode lists no
 cause for noise, so its leftovers read ``unattributed``); the per-slice lesion area histogram in the paper's Fig. 2
 buckets; generation time. Then, without any training, it re-measures the two untrained baselines of
 ``benchmarks/baselines_table.py`` on a gated set of each mode: the 130 HU threshold in the heart ROI, and the
-threshold + artery prior (phantom artery masks), on fold 0's validation split (same conversion and scoring).
+threshold + artery prior (phantom artery masks), on fold 0's validation split and on every fold's (same conversion
+and scoring).
 
 Usage:
     python benchmarks/phantom_realism.py --work /tmp/tqgd-realism --update            # 12 patients, 512 px
@@ -45,6 +46,8 @@ TEXTBOOK_HU = {"blood pool": (35, 45), "myocardium": (40, 50), "fat": (-120, -80
 ROI_TISSUE = {"blood pool": Tissue.BLOOD, "myocardium": Tissue.MUSCLE, "fat": Tissue.FAT, "lung": Tissue.LUNG,
               "bone (cancellous)": Tissue.BONE}
 ROI_EROSION_MM = 3.0
+#: Width of the montage PNG (keeps it under 500 KB).
+MONTAGE_WIDTH_PX = 768
 #: Truth kinds folded into one cause in the components table.
 CAUSE_OF_KIND = {"noise_spike": "noise"}
 _SIX = ndimage.generate_binary_structure(3, 1)
@@ -136,7 +139,7 @@ def measure_mode(realism: str, gated: bool, patients: int, seed: int, image_size
 
 
 def measure_baselines(work: Path, realism: str, patients: int, seed: int, image_size: int) -> dict:
-    """HU threshold and threshold + artery prior on fold 0's validation split of a gated set of one mode."""
+    """HU threshold and threshold + artery prior on every fold's validation split of a gated set of one mode."""
     from tqgd.baselines.roi import phantom_heart_crop
     from tqgd.baselines.threshold import ThresholdOptions, run_threshold_baseline
     from tqgd.data.convert.orcascore import OrcaConvertOptions, convert_orcascore
@@ -151,11 +154,17 @@ def measure_baselines(work: Path, realism: str, patients: int, seed: int, image_
         log(f"{realism}: converting (masks, heart-box crop)")
         convert_orcascore(phantom, dataset, OrcaConvertOptions(folds=min(5, patients), masks=True, seed=seed),
                           crop=phantom_heart_crop())
-    data = dataset / "fold0.yaml"
-    log(f"{realism}: threshold baselines")
-    plain = run_threshold_baseline(data, "val", ThresholdOptions(roi="auto"))
-    prior = run_threshold_baseline(data, "val", ThresholdOptions(roi="auto"), arteries="phantom")
-    return {"threshold": plain.boxes.to_dict(), "threshold + artery prior": prior.boxes.to_dict()}
+    folds = min(5, patients)
+    log(f"{realism}: threshold baselines on {folds} folds")
+    out: dict = {"fold0": {}, "folds": folds, "per_fold": {}}
+    for fold in range(folds):
+        data = dataset / f"fold{fold}.yaml"
+        for method, arteries in (("threshold", None), ("threshold + artery prior", "phantom")):
+            boxes = run_threshold_baseline(data, "val", ThresholdOptions(roi="auto"), arteries=arteries).boxes
+            out["per_fold"].setdefault(method, []).append(boxes.to_dict())
+            if fold == 0:
+                out["fold0"][method] = boxes.to_dict()
+    return out
 
 
 def _pm(pair: tuple[float, float] | None, digits: int = 0) -> str:
@@ -190,21 +199,25 @@ def report(results: list[dict], baselines: dict, record: dict, montage: str | No
     for bucket in AREA_BUCKET_NAMES:
         lines.append(f"| {bucket} | " + " | ".join(str(r["area_buckets"][bucket]) for r in results) + " |")
     if baselines:
-        lines += ["", "Untrained baselines (gated set, fold 0 validation split, heart-box crop, as in "
-                  "`benchmarks/baselines_table.py`):", "",
-                  "| phantom | method | P | R | F1 | mAP50 | mAP50-95 | predicted / GT boxes |",
-                  "|---|---|---|---|---|---|---|---|"]
-        for realism, rows in baselines.items():
-            for method, m in rows.items():
+        lines += ["", "Untrained baselines (gated set, heart-box crop, scored as in `benchmarks/baselines_table.py`): "
+                  "fold 0's validation split, and the mean ± SD over the validation splits of all folds (every patient "
+                  "once):", "",
+                  "| phantom | method | P | R | F1 | mAP50 | mAP50-95 | predicted / GT boxes | F1, all folds | "
+                  "mAP50, all folds |", "|---|---|---|---|---|---|---|---|---|---|"]
+        for realism, result in baselines.items():
+            for method, m in result["fold0"].items():
+                folds = result["per_fold"][method]
+                f1 = _pm((float(np.mean([f["f1"] for f in folds])), float(np.std([f["f1"] for f in folds]))), 3)
+                ap = _pm((float(np.mean([f["map50"] for f in folds])), float(np.std([f["map50"] for f in folds]))), 3)
                 lines.append(f"| {realism} | {method} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | "
-                             f"{m['map50']:.3f} | {m['map50_95']:.3f} | {m['n_pred']} / {m['n_gt']} |")
+                             f"{m['map50']:.3f} | {m['map50_95']:.3f} | {m['n_pred']} / {m['n_gt']} | {f1} | {ap} |")
     if montage:
         lines += ["", f"![gated and non-gated slices of the realistic phantom]({montage})"]
     return "\n".join(lines)
 
 
 def save_montage(path: Path, seed: int) -> Path:
-    """Two annotated slices each of a gated and a non-gated realistic patient (PNG, 1024 px wide)."""
+    """Two annotated slices each of a gated and a non-gated realistic patient (PNG, MONTAGE_WIDTH_PX wide)."""
     import cv2
 
     from tqgd.data.phantom.montage import pick_slices, render_slice
@@ -216,7 +229,8 @@ def save_montage(path: Path, seed: int) -> Path:
         slices = pick_slices(case, 2)
         tiles.append(np.hstack([render_slice(case, k) for k in slices]))
     image = np.vstack(tiles)
-    image = cv2.resize(image, (1024, image.shape[0] * 1024 // image.shape[1]), interpolation=cv2.INTER_AREA)
+    height = image.shape[0] * MONTAGE_WIDTH_PX // image.shape[1]
+    image = cv2.resize(image, (MONTAGE_WIDTH_PX, height), interpolation=cv2.INTER_AREA)
     ok, data = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, 9])
     return write_bytes(path, data.tobytes())
 

@@ -1,5 +1,6 @@
 """A PNG montage of a phantom patient: a few slices in a soft-tissue window, lesions outlined per artery
-(LAD red, LCX green, RCA blue), non-coronary calcium marked in orange, and the heart box in yellow."""
+(LAD red, LCX green, RCA blue), non-coronary calcium and metal objects circled in orange, and the heart box in
+yellow."""
 
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ WINDOW_LEVEL_HU, WINDOW_WIDTH_HU = 40.0, 400.0
 ARTERY_COLOURS = {1: (40, 40, 230), 2: (40, 200, 40), 3: (230, 120, 30)}
 HEART_BOX_COLOUR = (0, 220, 255)
 DISTRACTOR_COLOUR = (0, 140, 255)
+#: Distractor kinds not circled: bone, and the realistic truth's catch-all entries (noise, streaks, lesion fragments),
+#: which would cover a noisy slice in circles.
+UNCIRCLED_KINDS = ("bone", "noise", "streak", "lesion_fragment")
 
 
 #: Chosen slices keep at least this many slices apart, so the montage shows different lesions and levels.
@@ -45,7 +49,8 @@ def render_slice(case: PhantomCase, index: int) -> np.ndarray:
     box = case.heart_boxes[index]
     if box is not None:
         cv2.rectangle(image, (box[0], box[1]), (box[2] - 1, box[3] - 1), HEART_BOX_COLOUR, 1)
-    spots = np.isin(case.distractor_ids[index], [i + 1 for i, d in enumerate(case.distractors) if d.kind != "bone"])
+    spots = np.isin(case.distractor_ids[index], [i + 1 for i, d in enumerate(case.distractors)
+                                                 if d.kind not in UNCIRCLED_KINDS])
     contours, _ = cv2.findContours(spots.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     for contour in contours:
         (x, y), radius = cv2.minEnclosingCircle(contour)
