@@ -59,7 +59,7 @@ def explain(
                                             "them are the models and the rest the sources."),
     weights: Path = typer.Option(None, "--weights", exists=True, dir_okay=False,
                                  help="Calcium detector weights (tqgd train's best.pt / last.pt, or any ultralytics "
-                                      "detector). Not with --compare."),
+                                      "detector). With --compare: the first model."),
     method: str = typer.Option("gradcam++", "--method",
                                help="gradcam++ (the paper's), gradcam, eigencam, layercam or hirescam."),
     layer: str = typer.Option("neck", "--layer",
@@ -83,7 +83,8 @@ def explain(
     names: str = typer.Option(None, "--names", help="Column titles for --compare, comma separated (default: run "
                                                     "folder names)."),
     rows: int = typer.Option(2, "--rows", min=1, help="--compare: slices per source (where most models detect)."),
-    slices: str = typer.Option(None, "--slices", help="--compare: these slice indices (comma separated) instead."),
+    slices: str = typer.Option(None, "--slices", help="--compare: these slice indices instead, e.g. 30,41 for every "
+                                                      "source or 30,41;52,60 (one group per source)."),
     per_detection: bool = typer.Option(True, "--per-detection/--per-slice",
                                        help="Also write one picture per detection (default), or only the per-slice "
                                             "sums."),
@@ -185,7 +186,7 @@ def _compare(console, models, sources, names, method, layer, conf, out, roi, hea
     from tqgd.errors import ConfigError
     from tqgd.explain.cam import Explainer
     from tqgd.explain.render import PanelCell, overlay, panel
-    from tqgd.explain.run import CompareModel, choose_slices, compare_cell
+    from tqgd.explain.run import CompareModel, choose_slices, compare_cell, native_size
     from tqgd.explain.scan import model_image
     from tqgd.io import check_writable, write_bytes, write_json
 
@@ -193,22 +194,31 @@ def _compare(console, models, sources, names, method, layer, conf, out, roi, hea
         (p.parent.parent.name if p.parent.name == "weights" else p.stem) for p in models]
     if len(titles) != len(models):
         raise ConfigError(f"--names gives {len(titles)} titles for {len(models)} models")
-    wanted = [int(v) for v in slices.split(",")] if slices else None
+    wanted = None
+    if slices:
+        try:
+            wanted = [[int(v) for v in group.split(",") if v.strip()] for group in slices.split(";")]
+        except ValueError:
+            raise ConfigError(f"--slices must be slice indices like 30,41 (or 30,41;52,60: one group per source), "
+                              f"got {slices!r}") from None
+        if len(wanted) not in (1, len(sources)):
+            raise ConfigError(f"--slices gives {len(wanted)} groups for {len(sources)} sources; give one group for "
+                              "all sources or one per source, separated by ';'")
     check_writable(out)
     columns = []
     for title, path in zip(titles, models, strict=True):
         detector = load_slice_detector(path, device=device, trust=trust)
-        size = detector.input_spec.crop_size if detector.input_spec and detector.input_spec.crop_size else detector.imgsz
-        columns.append(CompareModel(title, detector, Explainer(detector.model, size, method, layer, device)))
+        columns.append(CompareModel(title, detector, Explainer(detector.model, native_size(detector), method, layer,
+                                                               device)))
     options = DetectOptions(conf=conf)
     grid, labels, record = [], [], []
-    for source in sources:
+    for number, source in enumerate(sources):
         volume = read_ct(source)
         results = []
         for column in columns:
             heart = _roi(roi, volume, column.detector, heart_weights, device, trust)
             results.append(detect_volume(volume, column.detector, heart, options))
-        chosen = wanted or choose_slices(results, rows)
+        chosen = (wanted[number] if len(wanted) > 1 else wanted[0]) if wanted else choose_slices(results, rows)
         for z in chosen:
             if not 0 <= z < volume.shape[0]:
                 raise ConfigError(f"--slices {z}: {source.name} has slices 0..{volume.shape[0] - 1}")

@@ -169,11 +169,12 @@ class Explainer:
     """Saliency maps of one detector's detections (see the module docstring).
 
     ``model``: an ultralytics ``YOLO``/``TQGD`` object or its ``DetectionModel``; it is deep-copied, so the caller's
-    model (and its predictor) is never changed. ``imgsz``: the size detection uses (the crop side for native-pixel
-    crops). ``layers``: layer indices, default the neck outputs.
+    model (and its predictor) is never changed. ``imgsz``: the size detection uses; None for native-pixel crops, which
+    ``tqgd detect`` predicts at their own side (a heart larger than the recorded crop gets a larger square).
+    ``layers``: layer indices, default the neck outputs.
     """
 
-    def __init__(self, model: Any, imgsz: int, method: str = DEFAULT_METHOD, layers: Sequence[int] | str | None = None,
+    def __init__(self, model: Any, imgsz: int | None, method: str = DEFAULT_METHOD, layers: Sequence[int] | str | None = None,
                  device: str | None = None):
         if method not in METHODS:
             raise ConfigError(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
@@ -183,7 +184,7 @@ class Explainer:
                                    (f"cuda:{device}" if str(device).isdigit() else str(device)))
         self.module.to(self.device)
         self.layers = parse_layers(layers, self.module)
-        self.method, self.imgsz = method, int(imgsz)
+        self.method, self.imgsz = method, int(imgsz) if imgsz else None
         self.stride = int(max(int(self.module.stride.max()) if hasattr(self.module, "stride") else 32, 32))
         self.wrapped = DecodedOutput(self.module)
 
@@ -193,7 +194,7 @@ class Explainer:
                 "layer_types": [type(self.module.model[i]).__name__ for i in self.layers], "imgsz": self.imgsz}
 
     def _tensor(self, image: np.ndarray, copies: int = 1) -> tuple[Any, tuple[int, int]]:
-        array, input_hw = letterbox(image, self.imgsz, self.stride)
+        array, input_hw = letterbox(image, self.imgsz or max(image.shape[:2]), self.stride)
         return torch.from_numpy(array)[None].repeat(copies, 1, 1, 1).to(self.device), input_hw
 
     def detect(self, image: np.ndarray, conf: float) -> list[Explained]:

@@ -54,10 +54,16 @@ class ExplainSettings:
     randomise: str = "neck-head"
 
 
+def native_size(detector: SliceDetector) -> int | None:
+    """The ``Explainer`` image size for ``detector``: None (each image at its own side) for native-pixel crops, as
+    ``detect_volume`` predicts them, else the trained size."""
+    return None if detector.input_spec and detector.input_spec.crop_size else detector.imgsz
+
+
 def make_explainers(detector: SliceDetector, settings: ExplainSettings, device: str | None = None
                     ) -> tuple[Explainer, Explainer | None]:
     """The explainer of ``detector`` and, for the check, the one of its randomised copy."""
-    size = detector.input_spec.crop_size if detector.input_spec and detector.input_spec.crop_size else detector.imgsz
+    size = native_size(detector)
     explainer = Explainer(detector.model, size, settings.method, settings.layers, device)
     randomised = None
     if settings.sanity:
@@ -189,9 +195,9 @@ def compare_cell(volume: CTVolume, model: CompareModel, result: DetectionResult,
     box = tuple(int(v) for v in result.model["model_crop_xyxy"])
     image = model_image(volume, model.detector, z, box)  # type: ignore[arg-type]
     reported = next((s.detections for s in result.slices if s.slice_index == z and s.detections), [])
-    if reported:
-        _, maps = explain_volume(volume, model.detector, model.explainer, None, options,
-                                 _only_slice(result, z))
+    maps = explain_volume(volume, model.detector, model.explainer, None, options, _only_slice(result, z))[1] \
+        if reported else []
+    if maps and maps[0].items:
         item = maps[0]
         caption = f"{len(item.items)} box(es), best {max(i.confidence for i in item.items):.2f}"
         cam, boxes = item.summed(), [i.box_xyxy for i in item.items]

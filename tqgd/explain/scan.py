@@ -4,8 +4,8 @@ A scan goes through ``detect_volume`` unchanged (the weights' window, 2.5D conte
 box snapping), so the explained detections are exactly those of ``tqgd detect``. Each slice with detections is then
 rebuilt as the same model image and passed to the ``Explainer``, which finds the model's own boxes and their anchors;
 every reported detection is matched to the model box it came from (``match``): same class, the same confidence (to
-``CONF_TOLERANCE``; snapping and merging keep the confidence) and, among those, the model box that holds the most of the
-reported (possibly snapped) box. The map is computed for that anchor; the energy share is measured in the model's box,
+``CONF_TOLERANCE``; snapping and merging keep the confidence) and, among those, the model box that ``detect_volume``'s
+own clipping and snapping turn into exactly the reported box. The map is computed for that anchor; the energy share is measured in the model's box,
 the region the model itself claimed.
 
 A dataset image (a PNG a converter wrote) is already a model image: it is explained as it is, without physics filter
@@ -82,18 +82,39 @@ def _overlap(inner: tuple[float, ...], outer: tuple[float, ...]) -> float:
     return w * h / area
 
 
-def match(reported: Sequence[Detection], candidates: Sequence[Explained], offset_xy: tuple[int, int]
+def reported_box(item: Explained, offset_xy: tuple[int, int], shape_hw: tuple[int, int], hu_slice: np.ndarray | None,
+                 options: DetectOptions) -> tuple[float, ...]:
+    """The box ``tqgd detect`` reports for a model box: shifted to the full slice, clipped, snapped (as
+    ``detect_volume`` does; ``hu_slice`` None: no snapping), rounded as ``Detection`` rounds it."""
+    from tqgd.engine.detect import crop_to_full, snap_to_calcium
+
+    row = crop_to_full(np.array([[*item.box_xyxy, item.confidence, item.class_id]]), offset_xy)
+    row[:, [0, 2]] = row[:, [0, 2]].clip(0, shape_hw[1])
+    row[:, [1, 3]] = row[:, [1, 3]].clip(0, shape_hw[0])
+    if hu_slice is not None and options.snap_boxes:
+        row = snap_to_calcium(hu_slice, row, options.physics_threshold_hu)
+    return tuple(round(float(v), 3) for v in row[0, :4])
+
+
+def match(reported: Sequence[Detection], candidates: Sequence[Explained], offset_xy: tuple[int, int],
+          shape_hw: tuple[int, int], hu_slice: np.ndarray | None, options: DetectOptions
           ) -> list[tuple[Detection, Explained | None]]:
-    """Each reported detection (full-slice pixels) with the model box it came from, or None (see the docstring)."""
+    """Each reported detection (full-slice pixels) with the model box it came from, or None (see the docstring).
+
+    Among the model boxes of the same class and confidence (``CONF_TOLERANCE``), the one whose own reported box
+    (``reported_box``) equals the detection's wins; failing that, the one that holds most of it.
+    """
     dx, dy = offset_xy
+    boxes = [reported_box(item, offset_xy, shape_hw, hu_slice, options) for item in candidates]
     out = []
     for detection in reported:
         best, best_key = None, None
-        for item in candidates:
+        for item, box in zip(candidates, boxes, strict=True):
             if item.class_id != detection.class_id or abs(item.confidence - detection.confidence) > CONF_TOLERANCE:
                 continue
             x0, y0, x1, y1 = item.box_xyxy
-            key = (_overlap(detection.box_xyxy, (x0 + dx, y0 + dy, x1 + dx, y1 + dy)),
+            exact = np.allclose(box, detection.box_xyxy, atol=0.01)
+            key = (exact, _overlap(detection.box_xyxy, (x0 + dx, y0 + dy, x1 + dx, y1 + dy)),
                    -abs(item.confidence - detection.confidence))
             if best_key is None or key > best_key:
                 best, best_key = item, key
@@ -124,7 +145,9 @@ def explain_volume(volume: CTVolume, detector: SliceDetector, explainer: Explain
     for done, item in enumerate(todo, start=1):
         image = model_image(volume, detector, item.slice_index, (x0, y0, x1, y1))
         candidates = explainer.detect(image, max(options.conf - CONF_TOLERANCE, 0.0))
-        pairs = [(d, c) for d, c in match(item.detections, candidates, (x0, y0)) if c is not None]
+        hu_slice = volume.hu[item.slice_index] if volume.meta.has_hu else None
+        pairs = [(d, c) for d, c in match(item.detections, candidates, (x0, y0), volume.shape[1:], hu_slice, options)
+                 if c is not None]
         unmatched += len(item.detections) - len(pairs)
         chosen: list[Explained] = []
         reported: list[Detection | None] = []
