@@ -53,7 +53,8 @@ def test_maps_of_every_detection_detect_reports(trained, scan, monkeypatch, caps
     assert record["unmatched_detections"] == 0 and record["detections"]
     for row in record["detections"]:
         z, k = row["slice_index"], row["detection"]
-        assert (out / "maps" / f"slice_{z:03d}.png").is_file() and (out / "maps" / f"slice_{z:03d}_det{k}.png").is_file()
+        assert (out / "maps" / f"slice_{z:03d}.png").is_file()
+        assert (out / "maps" / f"slice_{z:03d}_det{k}.png").is_file()
         assert 0.0 <= row["energy_share"] <= 1.0
         mx0, my0, mx1, my1 = row["model_box_xyxy"]
         rx0, ry0, rx1, ry1 = row["reported_box_xyxy"]  # snapped inside the model box grown by half its size
@@ -67,7 +68,8 @@ def test_maps_of_every_detection_detect_reports(trained, scan, monkeypatch, caps
 
 def _check(trained, scan, monkeypatch, capsys, out, *extra):
     code, stdout, err = run_tqgd(monkeypatch, capsys, "explain", scan, "--weights", trained["weights"], "--roi",
-                                 "phantom", "--sanity", "--method", CHECKED_METHOD, "--per-slice", "--out", out, *extra)
+                                 "phantom", "--sanity", "--method", CHECKED_METHOD, "--per-slice", "--conf", "0.4",
+                                 "--out", out, *extra)
     return code, stdout, err, json.loads((out / "sanity.json").read_text())
 
 
@@ -120,7 +122,7 @@ def test_compare_puts_models_side_by_side_one_row_per_slice(trained, scan, monke
 
 def test_detect_explain_writes_maps_next_to_the_overlays(trained, scan, monkeypatch, capsys, tmp_path) -> None:
     code, stdout, err = run_tqgd(monkeypatch, capsys, "detect", scan, "--weights", trained["weights"], "--out",
-                                 tmp_path / "det", "--conf", "0.5", "--explain")
+                                 tmp_path / "det", "--conf", "0.7", "--explain")
     assert code == 0, err
     detections = json.loads((tmp_path / "det" / "detections.json").read_text())
     record = json.loads((tmp_path / "det" / "explain.json").read_text())

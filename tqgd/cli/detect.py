@@ -59,6 +59,32 @@ def _dicom_writer(weights: Path, options):
     return write
 
 
+def _explain_writer(setup, device, series_uid):
+    """For --explain: a function that writes Grad-CAM++ maps of a scan's detections next to its overlays."""
+    from tqgd.explain.run import ExplainSettings, explain_scan, make_explainers
+
+    settings = ExplainSettings()
+    explainer, _ = make_explainers(setup.detector, settings, device)
+
+    def write(outcome) -> None:
+        if outcome.error is not None or outcome.result is None or not outcome.result.slices:
+            return
+        from tqgd.data.readers import read_ct
+        from tqgd.errors import TQGDError
+
+        try:
+            volume = read_ct(outcome.source, series_uid=series_uid) if series_uid else read_ct(outcome.source)
+            _, maps, _ = explain_scan(volume, setup.detector, None, setup.options, outcome.out, settings, explainer,
+                                      result=outcome.result)
+        except TQGDError as exc:
+            outcome.error = f"maps not written: {exc}"
+            return
+        outcome.notes.append(f"{settings.method} maps of {sum(len(m.items) for m in maps)} detections: "
+                             f"{outcome.out / 'maps'} (explain.json)")
+
+    return write
+
+
 def detect(
     source: Path = typer.Argument(..., exists=True, readable=True,
                                   help="A .dcm file, a DICOM series folder, .mhd, .nii.gz, a PNG slice, or a folder "
@@ -87,6 +113,10 @@ def detect(
     include_identifiers: bool = typer.Option(False, "--include-identifiers",
                                              help="Also write source paths and the patient's name and IDs into the "
                                                   "outputs (left out by default)."),
+    explain_maps: bool = typer.Option(False, "--explain",
+                                      help="Also write a Grad-CAM++ map of every detection next to the overlays "
+                                           "(maps/slice_<z>_det<k>.png, per-slice sums, explain.json; tqgd explain "
+                                           "has the options)."),
     dicom: bool = typer.Option(False, "--dicom",
                                help="Also write DICOM SEG, SR (TID 1500) and a secondary capture of report.png into "
                                     "<scan output>/dicom/ for each DICOM CT scan (they carry the source's patient "
@@ -129,8 +159,11 @@ def detect(
         bars.update(task, description=label, completed=done, total=total)
 
     write_dicom = _dicom_writer(weights, options) if dicom else None
+    write_maps = _explain_writer(setup, device, series_uid) if explain_maps else None
 
     def on_scan(outcome) -> None:
+        if write_maps is not None:
+            write_maps(outcome)
         if write_dicom is not None:
             write_dicom(outcome)
         _print_outcome(console, outcome)

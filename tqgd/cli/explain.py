@@ -1,4 +1,4 @@
-"""``tqgd explain``: saliency maps of a detector's detections, the paper's Fig. 9 comparison, the randomisation check."""
+"""``tqgd explain``: saliency maps of a detector's detections, the paper's Fig. 9 panel, the randomisation check."""
 
 from __future__ import annotations
 
@@ -42,6 +42,22 @@ def _roi(spec: str, volume, detector, heart_weights, device, trust):
             raise ConfigError(f"--roi must be auto, phantom or x0,y0,x1,y1, got {spec!r}")
     return HeartROI(xyxy=tuple(int(v) for v in box), slices_run=[], slices_found=[], slices_kept=[],
                     median_box=tuple(float(v) for v in box), margin_px=(0, 0))
+
+
+def _reference_boxes(source: Path, z: int, crop) -> list | None:
+    """Reference calcium boxes on slice ``z`` in crop pixels, for an OrCaScore-layout scan (``Images/<ID>CTI.mhd``
+    with ``Reference standard/<ID>R.mhd``, as tqgd phantom writes); None when there is no reference."""
+    if not source.name.endswith("CTI.mhd"):
+        return None
+    mask_path = source.parent.parent / "Reference standard" / source.name.replace("CTI.mhd", "R.mhd")
+    if not mask_path.is_file():
+        return None
+    from tqgd.data.boxes import mask_to_boxes
+    from tqgd.data.readers import read_ct
+
+    labels = read_ct(mask_path).hu[z] > 0
+    x0, y0, x1, y1 = crop
+    return [(b.x0, b.y0, b.x1, b.y1) for b in mask_to_boxes(labels[y0:y1, x0:x1], connectivity=8)]
 
 
 def _print_report(console, report) -> bool:
@@ -146,9 +162,14 @@ def _explain(console, weights, sources, method, layer, conf, out, roi, heart_wei
     options = DetectOptions(conf=conf)
     total = SanityReport(settings={**explainer.describe(), "seed": seed, "randomised": randomise})
     several = len(sources) > 1
+    used: set[str] = set()
     for source in sources:
         start = time.perf_counter()
-        target = out / source.name.split(".")[0] if several else out
+        name, n = source.name.split(".")[0], 2
+        while name in used:  # same-named scans of different sets (TRV1P1CTI.mhd twice): TRV1P1CTI_2
+            name, n = f"{source.name.split('.')[0]}_{n}", n + 1
+        used.add(name)
+        target = out / name if several else out
         if source.suffix.lower() in IMAGE_SUFFIXES:
             item, report = explain_dataset_image(read_model_image(source), source.name, detector, conf, target,
                                                  settings, explainer, randomised)
@@ -224,13 +245,18 @@ def _compare(console, models, sources, names, method, layer, conf, out, roi, hea
                 raise ConfigError(f"--slices {z}: {source.name} has slices 0..{volume.shape[0] - 1}")
             first = columns[0]
             crop = tuple(int(v) for v in results[0].model["model_crop_xyxy"])
-            plain = overlay(model_image(volume, first.detector, z, crop), None, [], first.detector.input_spec.context)
-            cells = [PanelCell(plain, "slice")]
+            truth = _reference_boxes(source, z, crop)
+            plain = overlay(model_image(volume, first.detector, z, crop), None, truth or [],
+                            first.detector.input_spec.context)
+            cells = [PanelCell(plain, "slice" if truth is None else f"slice, {len(truth)} reference box(es)")]
             for column, result in zip(columns, results, strict=True):
                 cells.append(compare_cell(volume, column, result, z, options))
             grid.append(cells)
-            labels.append(f"{volume.meta.scan_id or source.name}\nz={z}")
-            record.append({"source": volume.meta.scan_id or source.name, "slice_index": z,
+            name = volume.meta.scan_id or source.name
+            if source.parent.name == "Images":  # OrCaScore layout: the set's folder tells same-named scans apart
+                name = f"{source.parent.parent.name}\n{name}"
+            labels.append(f"{name}\nz={z}")
+            record.append({"source": name.replace("\n", "/"), "slice_index": z,
                            "cells": [c.caption for c in cells[1:]]})
         console.print(f"{source.name}: slices {chosen}")
     picture = panel(["slice"] + titles, grid, labels)

@@ -6,12 +6,13 @@ How one detection becomes a map (the one non-obvious mechanism of this room):
    window, 2.5D context, native-pixel crop). It is letterboxed exactly as ultralytics' predictor does (``LetterBox``
    with ``auto`` padding to the stride, the size checked by ``check_imgsz``), turned to RGB and scaled to 0..1.
 2. **Model output.** ``grad-cam`` calls ``model(x)`` and loops over the batch of what comes back. ultralytics'
-   ``DetectionModel`` in eval mode returns ``(decoded, raw)``; ``DecodedOutput`` wraps it so only ``decoded`` comes back:
-   (B, 4 + classes, anchors), box xywh and the sigmoid class scores of every anchor. It also makes the input require
-   gradients, because loaded ultralytics models have frozen parameters and nothing would flow back otherwise.
+   ``DetectionModel`` in eval mode returns ``(decoded, raw)``; ``DecodedOutput`` wraps it so only ``decoded`` comes
+   back: (B, 4 + classes, anchors), box xywh and the sigmoid class scores of every anchor. It also makes the input
+   require gradients, because loaded ultralytics models have frozen parameters and nothing would flow back otherwise.
 3. **Which anchor.** One plain forward pass and ultralytics' own NMS with the predictor's settings
-   (``non_max_suppression(..., return_idxs=True)``, IoU 0.7, 300 boxes) give every detection and the anchor it came from;
-   boxes go back to image pixels with ``scale_boxes``, as ``Results`` does. So the boxes are the ones ``predict`` gives.
+   (``non_max_suppression(..., return_idxs=True)``, IoU 0.7, 300 boxes) give every detection and the anchor it came
+   from; boxes go back to image pixels with ``scale_boxes``, as ``Results`` does, so they are the boxes ``predict``
+   gives.
 4. **Target.** ``DetectionScoreTarget(anchor, class)`` returns ``output[4 + class, anchor]``, the detection's class
    score (the paper's target). The image is repeated once per detection, each copy with its own target: one forward
    and one backward pass give every detection's map (eval-mode layers treat batch items independently).
@@ -45,6 +46,8 @@ from tqgd.errors import ConfigError
 METHODS = {"gradcam++": "GradCAMPlusPlus", "gradcam": "GradCAM", "eigencam": "EigenCAM", "layercam": "LayerCAM",
            "hirescam": "HiResCAM"}
 DEFAULT_METHOD = "gradcam++"
+#: Methods whose map ignores the target (EigenCAM: the first principal component of the activations).
+TARGET_FREE = frozenset({"eigencam"})
 #: ultralytics predictor defaults for NMS (``cfg/default.yaml``), which ``tqgd detect`` keeps.
 NMS_IOU = 0.7
 MAX_DETECTIONS = 300
@@ -174,8 +177,8 @@ class Explainer:
     ``layers``: layer indices, default the neck outputs.
     """
 
-    def __init__(self, model: Any, imgsz: int | None, method: str = DEFAULT_METHOD, layers: Sequence[int] | str | None = None,
-                 device: str | None = None):
+    def __init__(self, model: Any, imgsz: int | None, method: str = DEFAULT_METHOD,
+                 layers: Sequence[int] | str | None = None, device: str | None = None):
         if method not in METHODS:
             raise ConfigError(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
         self.module = copy.deepcopy(torch_model(model)).float().eval()
@@ -219,6 +222,14 @@ class Explainer:
         import pytorch_grad_cam
 
         cam_class = getattr(pytorch_grad_cam, METHODS[self.method])
+        if self.method in TARGET_FREE and items:  # one map serves every detection of the image
+            tensor, input_hw = self._tensor(image)
+            with torch.enable_grad(), cam_class(self.wrapped, [self.module.model[i] for i in self.layers]) as cam:
+                grey = cam(input_tensor=tensor, targets=[DetectionScoreTarget(items[0].anchor, items[0].class_id)])
+            shared = unletterbox(np.nan_to_num(grey[0].astype(np.float32)), input_hw, image.shape[:2])
+            for item in items:
+                item.cam = shared.copy()
+            return list(items)
         for start in range(0, len(items), chunk):
             part = list(items[start:start + chunk])
             tensor, input_hw = self._tensor(image, len(part))

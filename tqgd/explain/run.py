@@ -67,8 +67,8 @@ def make_explainers(detector: SliceDetector, settings: ExplainSettings, device: 
     explainer = Explainer(detector.model, size, settings.method, settings.layers, device)
     randomised = None
     if settings.sanity:
-        randomised = Explainer(randomised_copy(explainer.module, settings.seed, settings.randomise), size, settings.method,
-                               explainer.layers, device)
+        copy = randomised_copy(explainer.module, settings.seed, settings.randomise)
+        randomised = Explainer(copy, size, settings.method, explainer.layers, device)
     return explainer, randomised
 
 
@@ -146,7 +146,8 @@ def explain_scan(volume: CTVolume, detector: SliceDetector, roi: HeartROI | None
                  ) -> tuple[DetectionResult, list[SliceMaps], SanityReport | None]:
     """Detect (unless ``result`` is given), explain every detection, write everything into ``out``."""
     result, slices = explain_volume(volume, detector, explainer, roi, options, result, progress)
-    extra = {"scan_id": volume.meta.scan_id, "series_uid": volume.meta.series_uid, "window": detector.windowing.to_json(),
+    extra = {"scan_id": volume.meta.scan_id, "series_uid": volume.meta.series_uid,
+             "window": detector.windowing.to_json(),
              "input": detector.input_spec.to_json() if detector.input_spec else None,
              "model_crop_xyxy": result.model.get("model_crop_xyxy"), "conf": options.conf,
              "unmatched_detections": result.model.get("explain_unmatched", 0)}
@@ -191,7 +192,8 @@ def choose_slices(results: Sequence[DetectionResult], rows: int) -> list[int]:
 
 def compare_cell(volume: CTVolume, model: CompareModel, result: DetectionResult, z: int,
                  options: DetectOptions) -> PanelCell:
-    """One model's summed map on slice ``z``; a model without a detection there shows its single best anchor's map."""
+    """One model's summed map on slice ``z``; a model that reports no box there (none >= conf, or dropped by the
+    physics filter) shows the map of its single best-scoring anchor, unboxed."""
     box = tuple(int(v) for v in result.model["model_crop_xyxy"])
     image = model_image(volume, model.detector, z, box)  # type: ignore[arg-type]
     reported = next((s.detections for s in result.slices if s.slice_index == z and s.detections), [])
@@ -206,7 +208,7 @@ def compare_cell(volume: CTVolume, model: CompareModel, result: DetectionResult,
         model.explainer.maps(image, best)
         cam = best[0].cam if best else None
         boxes = []
-        caption = f"no box >= {options.conf:g}; best score {best[0].confidence:.2f}" if best else "no score"
+        caption = f"no box kept; best anchor {best[0].confidence:.2f}" if best else "no score"
     return PanelCell(overlay(image, cam, boxes, _context(model.detector)), caption)
 
 

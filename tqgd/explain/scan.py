@@ -1,12 +1,12 @@
 """Maps for what ``tqgd detect`` reports: a scan's detections (or a dataset image's) with one map each.
 
-A scan goes through ``detect_volume`` unchanged (the weights' window, 2.5D context and native-pixel crop, physics filter,
-box snapping), so the explained detections are exactly those of ``tqgd detect``. Each slice with detections is then
-rebuilt as the same model image and passed to the ``Explainer``, which finds the model's own boxes and their anchors;
-every reported detection is matched to the model box it came from (``match``): same class, the same confidence (to
-``CONF_TOLERANCE``; snapping and merging keep the confidence) and, among those, the model box that ``detect_volume``'s
-own clipping and snapping turn into exactly the reported box. The map is computed for that anchor; the energy share is measured in the model's box,
-the region the model itself claimed.
+A scan goes through ``detect_volume`` unchanged (the weights' window, 2.5D context and native-pixel crop, physics
+filter, box snapping), so the explained detections are exactly those of ``tqgd detect``. Each slice with detections is
+then rebuilt as the same model image and passed to the ``Explainer``, which finds the model's own boxes and their
+anchors; every reported detection is matched to the model box it came from (``match``): same class, the same confidence
+(to ``CONF_TOLERANCE``; snapping and merging keep the confidence) and, among those, the model box that
+``detect_volume``'s own clipping and snapping turn into exactly the reported box. The map is computed for that anchor;
+the energy share is measured in the model's box, the region the model itself claimed.
 
 A dataset image (a PNG a converter wrote) is already a model image: it is explained as it is, without physics filter
 or snapping (it has no HU).
