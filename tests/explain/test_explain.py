@@ -132,3 +132,24 @@ def test_detect_explain_writes_maps_next_to_the_overlays(trained, scan, monkeypa
     for z in {z for z, _ in reported}:
         assert (tmp_path / "det" / "overlays" / f"slice_{z:03d}.png").is_file()
         assert (tmp_path / "det" / "maps" / f"slice_{z:03d}.png").is_file()
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--method", "smoothgrad"], "--method must be one of gradcam++"),
+    (["--layer", "99"], "--layer 99: the model has layers 0..23"),
+    (["--layer", "neck,x"], "--layer must be 'neck' or layer indices"),
+    (["--randomise", "backbone", "--sanity"], "--randomise must be one of neck-head, all"),
+])
+def test_bad_options_fail_with_a_named_error(trained, scan, monkeypatch, capsys, tmp_path, extra, message) -> None:
+    code, stdout, err = run_tqgd(monkeypatch, capsys, "explain", scan, "--weights", trained["weights"], "--roi",
+                                 "phantom", "--out", tmp_path / "bad", *extra)
+    assert code == 1 and message in " ".join(err.split()) and "Traceback" not in err
+
+
+def test_weights_among_the_sources_need_compare(trained, scan, monkeypatch, capsys, tmp_path) -> None:
+    code, stdout, err = run_tqgd(monkeypatch, capsys, "explain", trained["weights"], scan, "--weights",
+                                 trained["weights"], "--out", tmp_path / "bad")
+    assert code == 1 and "--compare" in err
+    code, stdout, err = run_tqgd(monkeypatch, capsys, "explain", "--compare", trained["weights"], "--out",
+                                 tmp_path / "bad")
+    assert code == 1 and "at least one source" in err
