@@ -7,6 +7,7 @@ it checks the DICOM/PACS plumbing without trained weights and is **not a calcium
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,13 +37,14 @@ class AnalysisResult:
                 "risk_category": self.risk_category, "notes": list(self.notes)}
 
 
-class Analyser:
+class Analyser(ABC):
     """Turns a folder holding one CT series into DICOM results (``analyse``); loads its model once."""
 
     method = "base"
 
-    def analyse(self, series_dir: Path, out: Path) -> AnalysisResult:  # pragma: no cover - interface
-        raise NotImplementedError
+    @abstractmethod
+    def analyse(self, series_dir: Path, out: Path) -> AnalysisResult:
+        """Score the series in ``series_dir`` and write its results into ``out``."""
 
 
 class ThresholdAnalyser(Analyser):
