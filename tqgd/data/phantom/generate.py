@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tqgd.data.phantom import anatomy, arteries as coronary, heart as cardiac
+from tqgd.data.phantom import anatomy, arteries as coronary, detail as anatomy_detail, heart as cardiac
 from tqgd.data.phantom.acquisition import Acquisition, MotionField, add_noise, motion_field, sample_acquisition
 from tqgd.data.phantom.arteries import Artery
 from tqgd.data.phantom.calcium import CalcifiedObject, commit, expected_peak_hu, fits, voxelise
@@ -62,8 +62,10 @@ class PhantomCase:
 
 
 def _render(chest: anatomy.Chest, heart: cardiac.Heart, arteries: tuple[Artery, ...], acq: Acquisition,
-            bone_factor: float) -> tuple[np.ndarray, np.ndarray, list, list[MotionField | None]]:
-    """Paint every slice: (HU, tissue, sac boxes, motion fields)."""
+            bone_factor: float, detail: tuple[anatomy_detail.HeartDetail, np.random.Generator] | None = None
+            ) -> tuple[np.ndarray, np.ndarray, list, list[MotionField | None]]:
+    """Paint every slice: (HU, tissue, sac boxes, motion fields). ``detail`` (realistic mode: heart detail and its
+    random stream) adds the diaphragm, myocardium, blood pools and tissue textures; None paints the legacy slices."""
     grid, edge = acq.grid, acq.edge_mm
     base, base_tissue, cavity = anatomy.render_chest_base(chest, grid, edge)
     hu = np.empty((acq.n_slices, grid.size, grid.size), dtype=np.float32)
@@ -71,11 +73,19 @@ def _render(chest: anatomy.Chest, heart: cardiac.Heart, arteries: tuple[Artery, 
     boxes, motion = [], []
     for k, z in enumerate(acq.z_mm):
         image, codes = base.copy(), base_tissue.copy()
+        if detail is not None:
+            anatomy_detail.paint_diaphragm(chest, image, codes, cavity, grid, float(z), edge)
         anatomy.paint_chest_soft(chest, image, codes, cavity, grid, float(z), edge, float(heart.centre_mm[2]))
-        sac = cardiac.paint_heart(heart, image, codes, grid, float(z), edge)
+        if detail is None:
+            sac = cardiac.paint_heart(heart, image, codes, grid, float(z), edge)
+        else:
+            sac = cardiac.paint_heart(heart, image, codes, grid, float(z), edge, detail[0].myocardium_hu, Tissue.MUSCLE)
+            anatomy_detail.paint_blood_pools(detail[0], image, codes, grid, float(z), edge)
         coronary.paint_arteries(arteries, image, codes, grid, float(z), acq.slice_thickness_mm, edge)
         anatomy.paint_posterior_mediastinum(chest, image, codes, grid, edge)
         anatomy.paint_bones(chest, image, codes, grid, float(z), edge, bone_factor)
+        if detail is not None:
+            anatomy_detail.add_textures(image, codes, acq.pixel_spacing_mm, bone_factor, detail[1])
         hu[k], tissue[k] = image, codes
         boxes.append(mask_box(sac >= 0.5))
         motion.append(motion_field(acq, k, sac))

@@ -24,8 +24,7 @@ from scipy import ndimage
 
 from tqgd.data.phantom import anatomy, arteries as coronary, detail as anatomy_detail, heart as cardiac
 from tqgd.data.phantom import lookalikes, metal
-from tqgd.data.phantom.acquisition import Acquisition, motion_field, sample_acquisition
-from tqgd.data.phantom.arteries import Artery
+from tqgd.data.phantom.acquisition import sample_acquisition
 from tqgd.data.phantom.calcium import CalcifiedObject
 from tqgd.data.phantom.config import CALCIUM_KVP_FACTOR, CALCIUM_THRESHOLD_HU, MAX_HU, MIN_HU, PhantomConfig, Tissue
 from tqgd.data.phantom.distractors import add_noise_spikes, draw_aortic_valve, draw_aortic_wall
@@ -45,33 +44,9 @@ GROUP_ATTEMPTS = 25
 STREAK_CAUSE_HU = 30.0
 
 
-def _render(chest: anatomy.Chest, heart: cardiac.Heart, hd: anatomy_detail.HeartDetail,
-            arteries: tuple[Artery, ...], acq: Acquisition, bone_factor: float, rng: np.random.Generator):
-    """Paint every slice as the legacy renderer does, with the realistic detail added: (HU, tissue, boxes, motion)."""
-    grid, edge = acq.grid, acq.edge_mm
-    base, base_tissue, cavity = anatomy.render_chest_base(chest, grid, edge)
-    hu = np.empty((acq.n_slices, grid.size, grid.size), dtype=np.float32)
-    tissue = np.empty(hu.shape, dtype=np.uint8)
-    boxes, motion = [], []
-    for k, z in enumerate(acq.z_mm):
-        image, codes = base.copy(), base_tissue.copy()
-        anatomy_detail.paint_diaphragm(chest, image, codes, cavity, grid, float(z), edge)
-        anatomy.paint_chest_soft(chest, image, codes, cavity, grid, float(z), edge, float(heart.centre_mm[2]))
-        sac = cardiac.paint_heart(heart, image, codes, grid, float(z), edge, hd.myocardium_hu, Tissue.MUSCLE)
-        anatomy_detail.paint_blood_pools(hd, image, codes, grid, float(z), edge)
-        coronary.paint_arteries(arteries, image, codes, grid, float(z), acq.slice_thickness_mm, edge)
-        anatomy.paint_posterior_mediastinum(chest, image, codes, grid, edge)
-        anatomy.paint_bones(chest, image, codes, grid, float(z), edge, bone_factor)
-        anatomy_detail.add_textures(image, codes, acq.pixel_spacing_mm, bone_factor, rng)
-        hu[k], tissue[k] = image, codes
-        boxes.append(mask_box(sac >= 0.5))
-        motion.append(motion_field(acq, k, sac))
-    return hu, tissue, boxes, motion
-
-
 def generate_realistic(seed: int, config: PhantomConfig, case_id: str):
     """One realistic patient (see the module docstring); deterministic in (seed, config)."""
-    from tqgd.data.phantom.generate import PhantomCase, _label_of, _place, _volume
+    from tqgd.data.phantom.generate import PhantomCase, _label_of, _place, _render, _volume
 
     sequence = np.random.SeedSequence(int(seed))
     rng_body, rng_heart, rng_scan, rng_distractor, rng_lesion, rng_noise = [
@@ -85,7 +60,7 @@ def generate_realistic(seed: int, config: PhantomConfig, case_id: str):
     factor = CALCIUM_KVP_FACTOR[acq.kvp]
     hd = anatomy_detail.sample_heart_detail(rng_detail, heart)
     kernel = sample_kernel(rng_kernel)
-    hu, tissue, sac_boxes, motion = _render(chest, heart, hd, arteries, acq, factor, rng_detail)
+    hu, tissue, sac_boxes, motion = _render(chest, heart, arteries, acq, factor, (hd, rng_detail))
 
     occupancy = np.zeros(hu.shape, dtype=np.uint16)
     z_limits = (float(acq.z_mm[0]), float(acq.z_mm[-1]))
