@@ -51,8 +51,10 @@ def pipeline(tmp_path_factory):
     weights = root / "runs" / "calcium" / "weights" / "best.pt"
     tqgd_cli("val", "--weights", weights, "--data", root / "ds" / "orcascore.yaml", "--imgsz", "128", "--device",
              "cpu", "--project", root / "runs", "--name", "val")
+    # the model's own boxes (no physics filter, no snapping: tests/engine/test_detect_physics.py covers those), so the
+    # crop-to-scanner mapping below can be checked against a direct prediction on the crop
     tqgd_cli("detect", root / "test" / "DICOM" / "TRV1P1", "--weights", weights, "--out", root / "detect", "--conf",
-             "0.001", "--device", "cpu")
+             "0.001", "--device", "cpu", "--no-physics-filter", "--no-snap")
     return {"root": root, "heart": heart, "weights": weights, "dicom": root / "test" / "DICOM" / "TRV1P1"}
 
 
