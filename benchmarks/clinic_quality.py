@@ -9,11 +9,12 @@ scored with its last epoch's weights on the whole test scans: ``clinic_rows`` (h
 ``clinic_tables`` (what each column means).
 
 Rows (``DEFAULT_ROWS``): HU threshold, U-Net, YOLOv5*B-n, TQGDNet-n, TQGDNet-faithful-n and ultralytics' YOLO11n,
-YOLO26n and YOLO26n-P2 built from scratch; ``--models`` takes other row keys (``clinic_rows.ROWS``: also
+YOLO26n and YOLO26n-P2 built from scratch; the weights shipped inside tqgd (``shipped``: oracle heart ROI;
+``shipped-heart``: with the shipped heart detector, i.e. ``tqgd detect`` as installed); ``--models`` takes other row keys (``clinic_rows.ROWS``: also
 ``tqgdnet-p2``, ``tqgdnet-faithful-p2``) or any model spec ``tqgd train`` accepts. Every trained row runs once per
 ``--seeds`` value (the training seed).
 
-Each run writes ``WORK/runs/<set>/<row>/seed<k>/result.json`` last (the threshold: ``.../threshold/``); runs with one
+Each run writes ``WORK/runs/<set>/<row>/seed<k>/result.json`` last (rows without training: ``.../<row>/``); runs with one
 are skipped, so an interrupted benchmark resumes; a run whose training finished (``trained.json``) but whose evaluation
 did not is only re-evaluated. ``--jobs`` runs in parallel, each in its own process.
 
@@ -55,7 +56,7 @@ TEST_SEEDS = {"non-gated": 21, "gated": 20}
 SPLIT_SEED = 0
 #: The table's rows by default: the baselines, the paper's pair, the faithful TQGDNet and ultralytics' references.
 DEFAULT_ROWS = ["threshold", "unet", "yolov5b-panet", "tqgdnet", "tqgdnet-faithful", "yolo11n", "yolo26n",
-                "yolo26n-p2"]
+                "yolo26n-p2", "shipped", "shipped-heart"]
 #: --smoke: one row of each kind (threshold, segmentation, detector).
 SMOKE_ROWS = ["threshold", "unet", "yolov5b-panet"]
 
@@ -138,9 +139,9 @@ def make_data(work: Path, dataset: str, schedule: Schedule) -> tuple[Path, Path]
 
 
 def run_dir(work: Path, dataset: str, key: str, row: Row, seed: int) -> Path:
-    """Folder of one run (the threshold has no training seed)."""
+    """Folder of one run (rows not trained here, the threshold and the shipped weights, have no training seed)."""
     base = work / "runs" / dataset / key
-    return base if row.kind == "threshold" else base / f"seed{seed}"
+    return base / f"seed{seed}" if row.trained_here else base
 
 
 def planned_runs(work: Path, datasets: list[str], rows: dict[str, Row], seeds: list[int]
@@ -154,7 +155,7 @@ def planned_runs(work: Path, datasets: list[str], rows: dict[str, Row], seeds: l
                 folder = run_dir(work, dataset, key, row, seed)
                 if folder not in seen:
                     seen.add(folder)
-                    runs.append((dataset, key, None if row.kind == "threshold" else seed, folder))
+                    runs.append((dataset, key, seed if row.trained_here else None, folder))
     return runs
 
 
@@ -258,7 +259,7 @@ def main(argv: list[str] | None = None) -> str:
                         help="preset: cpu (this machine), paper (200 epochs, GPU), smoke (tiny)")
     parser.add_argument("--smoke", action="store_true", help="same as --schedule smoke, one seed, three rows")
     parser.add_argument("--models", nargs="+", metavar="ROW", help=f"rows: {', '.join(ROWS)} or any model spec "
-                        "(default: the eight of DEFAULT_ROWS)")
+                        "(default: the ten of DEFAULT_ROWS)")
     parser.add_argument("--datasets", nargs="+", choices=list(DATASETS), help="subset of sets (default: both)")
     parser.add_argument("--seeds", nargs="+", type=int, help="training seeds (default 0 1 2; smoke: 0)")
     parser.add_argument("--device", help="override the preset's device (cpu, 0)")

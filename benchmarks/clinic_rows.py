@@ -10,6 +10,9 @@ reference labels' per-slice boxes. What differs is only where the boxes come fro
   ``RANKING_CONF`` (every box, for mAP);
 - HU threshold: ``tqgd.baselines.threshold``'s rule (voxels > 130 HU, 4-connected components per slice, confidence
   from the peak HU) inside the heart ROI, components under Agatston's minimum area (1 mm^2) dropped;
+- shipped: the weights inside the package (``tqgd.weights``), trained once on other phantom patients by
+  ``tools/ship_weights.py``, not by this benchmark; ``shipped-heart`` also replaces the oracle heart ROI with the
+  shipped heart detector, i.e. exactly ``tqgd detect`` without ``--weights``;
 - U-Net: ``tqgd baseline unet`` weights on the same model images the converter wrote for training
   (``tqgd.data.model_input.slice_images`` with the dataset's ``InputSpec``), probability >= 0.5, 4-connected
   components with their mean probability, then detect's own box post-processing with ``DetectOptions``' defaults
@@ -55,6 +58,11 @@ class Row:
     kind: str
     spec: str | None = None
 
+    @property
+    def trained_here(self) -> bool:
+        """Whether the benchmark trains this row (once per training seed); the others run once."""
+        return self.kind in ("unet", "detector")
+
 
 ROWS = {
     "threshold": Row("HU threshold (> 130 HU, components >= 1 mm²)", "threshold"),
@@ -67,6 +75,8 @@ ROWS = {
     "yolo11n": Row("YOLO11n (ultralytics yolo11n.yaml)", "detector", "yolo11n.yaml"),
     "yolo26n": Row("YOLO26n (ultralytics yolo26n.yaml)", "detector", "yolo26n.yaml"),
     "yolo26n-p2": Row("YOLO26n-P2 (ultralytics yolo26-p2.yaml, scale n)", "detector", "yolo26n-p2.yaml"),
+    "shipped": Row("tqgd's shipped weights (tqgd/weights, not trained here)", "shipped"),
+    "shipped-heart": Row("shipped weights + shipped heart detector (the user's path)", "shipped-heart"),
 }
 
 
@@ -254,23 +264,41 @@ def unet_predictor(weights: Path, spec, device: str) -> Predictor:
     return predict
 
 
-def detector_predictor(weights: Path, device: str) -> Predictor:
-    """``detect_volume`` with ``DetectOptions`` at ``CLINIC_CONF`` (scored) and at ``RANKING_CONF`` (ranked)."""
+def detector_predictor(weights: Path, device: str, heart_weights: Path | None = None) -> Predictor:
+    """``detect_volume`` with ``DetectOptions`` at ``CLINIC_CONF`` (scored) and at ``RANKING_CONF`` (ranked); the heart
+    ROI is the oracle's, or ``heart_weights``' when given (then the returned ROI notes record it)."""
     from tqgd.engine.detect import DetectOptions, detect_volume
     from tqgd.engine.detect_model import load_slice_detector
-    from tqgd.engine.heart_crop import HeartROI
+    from tqgd.engine.heart_crop import HeartCropper, HeartROI
 
     detector = load_slice_detector(weights, device=device)
+    cropper = HeartCropper(heart_weights, device=device) if heart_weights is not None else None
 
     def predict(volume, roi):
-        heart = HeartROI(xyxy=roi, slices_run=[], slices_found=[], slices_kept=[],
-                         median_box=tuple(float(v) for v in roi), margin_px=(0, 0))  # oracle: phantom heart boxes
+        if cropper is not None:
+            heart = cropper.roi(volume)
+        else:
+            heart = HeartROI(xyxy=roi, slices_run=[], slices_found=[], slices_kept=[],
+                             median_box=tuple(float(v) for v in roi), margin_px=(0, 0))  # oracle: phantom heart boxes
         scored = detect_volume(volume, detector, heart, DetectOptions(conf=CLINIC_CONF))
         ranked = detect_volume(volume, detector, heart, DetectOptions(conf=RANKING_CONF))
         dropped = (scored.model.get("physics_filter") or {}).get("dropped_boxes")
-        return scored, ranked, {"physics_dropped": dropped}
+        return scored, ranked, {"physics_dropped": dropped, "heart_roi": list(heart.xyxy)}
 
     return predict
+
+
+def shipped_record() -> dict[str, Any]:
+    """The shipped weights' paths and card (``TQGDError`` when this copy of tqgd ships none)."""
+    from tqgd.errors import TQGDError
+    from tqgd.weights import model_card, shipped_weights
+
+    found = shipped_weights()
+    if found is None:
+        raise TQGDError("the 'shipped' rows need tqgd/weights/calcium.pt and heart.pt: run tools/ship_weights.py "
+                        "--install first")
+    return {"weights": str(found[0]), "heart_weights": str(found[1]), "train_s": 0.0,
+            "card": {k: v for k, v in model_card().items() if k in ("settings", "git_commit", "date")}}
 
 
 # --- scoring a row on the test scans -------------------------------------------------------------------------------
@@ -334,6 +362,10 @@ def run_row(kind: str, spec_name: str | None, dataset: str, test_root: str, fold
     trained = read_trained(out)
     if kind == "threshold":
         predict, conf = threshold_predictor(), 0.0
+    elif kind in ("shipped", "shipped-heart"):
+        trained = shipped_record()
+        heart = Path(trained["heart_weights"]) if kind == "shipped-heart" else None
+        predict, conf = detector_predictor(Path(trained["weights"]), schedule["device"], heart), CLINIC_CONF
     elif kind == "unet":
         trained = trained or train_unet_row(data, out, schedule, seed, spec)
         predict, conf = unet_predictor(Path(trained["weights"]), spec, unet_device(schedule["device"])), 0.0
