@@ -63,3 +63,8 @@ class DicomOutputError(TQGDError):
 
 class PacsError(TQGDError):
     """A PACS (DICOMweb or DIMSE) refused a query, retrieve or store, or could not be reached; names the server."""
+
+
+class CohortError(TQGDError):
+    """A cohort run cannot start or go on: a malformed manifest, an output folder a worker cannot see, Ray not
+    reachable at the given address."""
