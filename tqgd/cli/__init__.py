@@ -42,6 +42,7 @@ STAGES: tuple[str, ...] = (
     "tqgd.cli.val",
     "tqgd.cli.cv",
     "tqgd.cli.detect",
+    "tqgd.cli.cohort",
     "tqgd.cli.explain",
     "tqgd.cli.score",
     "tqgd.cli.pacs",
