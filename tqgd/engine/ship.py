@@ -38,6 +38,9 @@ class ShipSettings:
     image_size: int = 512
     heart_slice_step: int = 3
     heart_epochs: int = 40
+    heart_imgsz: int = 128
+    heart_batch: int = 16
+    heart_conf: float = 0.25  # the crop's confidence: tqgd detect's default; lower only for tiny test runs
     model: str = "tqgdnet-n"
     window: str = "calcium"
     context: int = 3
@@ -109,7 +112,8 @@ def _heart(work: Path, phantoms: dict[str, Path], settings: ShipSettings) -> Pat
         train(resume=run, device=settings.device)
     else:
         _log(f"heart detector: {settings.heart_epochs} epochs")
-        train_heart(merged, epochs=settings.heart_epochs, device=settings.device, project=run.parent, name=run.name,
+        train_heart(merged, epochs=settings.heart_epochs, imgsz=settings.heart_imgsz, batch=settings.heart_batch,
+                    device=settings.device, project=run.parent, name=run.name,
                     options={"exist_ok": True, "seed": 0, "workers": 0, "val": False, "plots": False, "amp": False})
     return run / "weights" / "best.pt"
 
@@ -117,12 +121,12 @@ def _heart(work: Path, phantoms: dict[str, Path], settings: ShipSettings) -> Pat
 def _calcium_data(work: Path, phantoms: dict[str, Path], heart: Path, settings: ShipSettings) -> Path:
     from tqgd.data.convert.merge import MERGED_YAML, merge_datasets
     from tqgd.data.convert.orcascore import OrcaConvertOptions, convert_orcascore
-    from tqgd.engine.heart_crop import HeartCropper
+    from tqgd.engine.heart_crop import HeartCropper, HeartCropSettings
 
     merged = work / "dataset" / "merged"
     if (merged / MERGED_YAML).is_file():
         return merged / MERGED_YAML
-    cropper = HeartCropper(heart, device=settings.device)
+    cropper = HeartCropper(heart, HeartCropSettings(conf=settings.heart_conf), device=settings.device)
     options = OrcaConvertOptions(window=settings.window, context=settings.context, crop_size=settings.crop_size,
                                  negatives=settings.negatives, folds=settings.folds)
     yamls = []

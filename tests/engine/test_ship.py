@@ -1,0 +1,59 @@
+"""``tqgd.engine.ship``: the shipped weights' recipe runs end to end on a tiny phantom, resumes without redoing
+finished steps, and installs weights that detect reads as phantom weights, with a card saying how they were made."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import tqgd  # noqa: F401  (configures ultralytics before anything imports it)
+from tqgd.engine.ship import ShipSettings, build, install
+from tqgd.weights import CALCIUM_WEIGHTS, CARD_JSON, HEART_WEIGHTS, PHANTOM_SHIPPED_DATA
+
+#: The demo's quick heart settings (``DemoSettings.quick``: 30 epochs at 64 px find 128 px hearts), one calcium epoch.
+TINY = ShipSettings(gated_patients=2, non_gated_patients=2, image_size=128, heart_slice_step=2, heart_epochs=30,
+                    heart_imgsz=64, heart_batch=4, heart_conf=0.1, crop_size=96, folds=2,
+                    recipe={"epochs": 1, "batch": 4})
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    work = tmp_path_factory.mktemp("ship")
+    return work, build(work, TINY)
+
+
+@pytest.mark.slow
+def test_build_trains_both_detectors_on_both_phantom_sets(built):
+    work, weights = built
+    assert weights["heart"].is_file() and weights["calcium"].is_file()
+    for name in ("gated", "non-gated"):
+        convert = json.loads((work / "dataset" / name / "convert.json").read_text())
+        assert convert["input"]["context"] == 3 and convert["input"]["crop_size"] == 96
+    record = json.loads((work / "ship.json").read_text())
+    assert record["train_args"]["epochs"] == 1 and record["settings"]["model"] == "tqgdnet-n"
+
+
+@pytest.mark.slow
+def test_second_build_reuses_every_finished_step(built):
+    work, weights = built
+    stamps = {path: path.stat().st_mtime_ns for path in (weights["heart"], weights["calcium"],
+                                                          work / "dataset" / "merged" / "merged.yaml")}
+    again = build(work, TINY)
+    assert again == weights
+    assert {path: path.stat().st_mtime_ns for path in stamps} == stamps
+
+
+@pytest.mark.slow
+def test_install_marks_the_weights_and_writes_the_card(built, tmp_path):
+    from tqgd.engine.detect_model import load_slice_detector
+
+    _, weights = built
+    card_path = install(weights, tmp_path, TINY, notes={"held_out": {"example": 1}})
+    card = json.loads(card_path.read_text())
+    assert card_path == tmp_path / CARD_JSON and card["warning"] == PHANTOM_SHIPPED_DATA
+    assert card["held_out"] == {"example": 1} and card["settings"]["crop_size"] == 96
+    assert card["sizes_bytes"][CALCIUM_WEIGHTS] == (tmp_path / CALCIUM_WEIGHTS).stat().st_size
+    detector = load_slice_detector(tmp_path / CALCIUM_WEIGHTS, device="cpu")
+    assert detector.training_data == PHANTOM_SHIPPED_DATA
+    assert (tmp_path / HEART_WEIGHTS).is_file()
