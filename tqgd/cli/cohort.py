@@ -13,18 +13,25 @@ LISTED_FAILURES = 10
 
 
 def _progress(console):
-    """A rich bar: scans done of scans to do, scans/s, elapsed time and ETA."""
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn,
-                               TimeRemainingColumn)
+    """A rich bar: scans done of scans to do, elapsed time, then scans/s and ETA since the first worker was ready
+    (task field ``since``, a ``time.monotonic()``; Ray's start-up and model loading are not throughput)."""
+    import time
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
     from rich.text import Text
 
-    class ScansPerSecond(ProgressColumn):
+    class RateAndEta(ProgressColumn):
         def render(self, task) -> Text:
-            return Text(f"{task.speed:.2f} scans/s" if task.speed else "- scans/s")
+            since = task.fields.get("since")
+            if since is None or not task.completed:
+                return Text("- scans/s  ETA -")
+            rate = task.completed / max(time.monotonic() - since, 1e-6)
+            left = (task.total - task.completed) / rate if task.total else 0.0
+            eta = time.strftime("%H:%M:%S", time.gmtime(left)) if left < 86400 else f"{left / 86400:.1f} days"
+            return Text(f"{rate:.2f} scans/s  ETA {eta}")
 
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), ScansPerSecond(),
-                    TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console,
-                    speed_estimate_period=600)
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    RateAndEta(), console=console)
 
 
 def run(
@@ -71,6 +78,8 @@ def run(
 
     Example: tqgd cohort run /archive/ct --out cohort/ --weights best.pt --address auto --gpus-per-worker 0.5
     """
+    import time
+
     from rich.console import Console
 
     from tqgd.cohort import CohortSettings, run_cohort
@@ -90,14 +99,15 @@ def run(
                               gpus_per_worker=gpus_per_worker, max_attempts=max_attempts, retry_failed=retry_failed,
                               include_identifiers=include_identifiers, trust=trust_weights or None)
     bars = _progress(console)
-    task = bars.add_task("starting Ray and the workers", total=None)
+    task = bars.add_task("starting Ray and the workers", total=None, since=None)
 
     def on_event(kind: str, data: dict) -> None:
         if kind == "plan":
             console.print(f"{data['total']} scans: {data['done']} already done, {data['todo']} to do")
-            bars.update(task, total=data["todo"])
+            bars.update(task, total=data["todo"], visible=bool(data["todo"]))
         elif kind == "workers":
-            bars.update(task, description=f"scans ({len(data['names'])} workers)")
+            since = bars.tasks[0].fields.get("since") or time.monotonic()
+            bars.update(task, description=f"scans ({len(data['names'])} workers)", since=since)
         elif kind == "retry":
             console.print(f"worker {data['worker']} died; scan {data['key']} queued again (attempt {data['attempt']} "
                           "failed)")
