@@ -85,7 +85,9 @@ def upsampled_conv(x: torch.Tensor, conv: nn.Conv2d, stride: int) -> torch.Tenso
     export, where that call is refused, the same convolution runs as ``F.conv2d``.
     """
     weight, bias = conv.weight, conv.bias
-    c_out, c_in, k, _ = weight.shape
+    # plain ints even while tracing for export, where .shape gives tensors: a tensor ``k`` missed the taps cache and
+    # traced their construction into the ONNX graph, whose taps came out wrong (TQGDNet boxes off by up to 15 px)
+    c_out, c_in, k, _ = (int(v) for v in weight.shape)
     taps = phase_taps(stride, k).to(weight)
     phases = torch.einsum("adu,bev,ocuv->oabcde", taps, taps, weight).reshape(c_out * stride * stride, c_in, k, k)
     bias = bias.repeat_interleave(stride * stride) if bias is not None else None
