@@ -47,6 +47,7 @@ STAGES: tuple[str, ...] = (
     "tqgd.cli.score",
     "tqgd.cli.pacs",
     "tqgd.cli.baseline",
+    "tqgd.cli.xa",
     "tqgd.cli.info",
 )
 
