@@ -20,7 +20,12 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from tqgd.xa.phantom_anatomy import BODY_ATTENUATION, heart_shadow, shadow_affines, static_layers
+from tqgd.xa.phantom_anatomy import (
+    BODY_ATTENUATION,
+    heart_shadow,
+    shadow_affines,
+    static_layers,
+)
 from tqgd.xa.phantom_heart import Heartbeat, motion_waveform, smoothstep
 from tqgd.xa.phantom_tree import CardiacMotion, CArm, Deposit, HeartShape, Vessel
 
@@ -153,7 +158,7 @@ def render_run(spec: RunSpec, progress=None) -> RenderedRun:
             _vessel_frame(vessel, xy, mag, spec.carm, fill, a, None if vessel.wall > 0 else vessel_mask[f])
         for k, (deposit, (xy_all, mag_all)) in enumerate(zip(spec.deposits, deposit_xy), start=1):
             xy, mag = xy_all[f], float(np.mean(mag_all[f]))
-            thick = max(int(round(deposit.thickness_mm * mag / spec.carm.imager_spacing_mm)), 1)
+            thick = max(round(deposit.thickness_mm * mag / spec.carm.imager_spacing_mm), 1)
             pts = np.round(xy * 4).astype(np.int32)
             blob = np.zeros((size, size), np.uint8)
             cv2.polylines(blob, [pts], False, 1, thick, cv2.LINE_8, 2)

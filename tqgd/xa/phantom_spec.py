@@ -13,7 +13,14 @@ import numpy as np
 
 from tqgd.xa.phantom_heart import Heartbeat
 from tqgd.xa.phantom_render import MAX_PHOTONS, MIN_PHOTONS, RunSpec
-from tqgd.xa.phantom_tree import CardiacMotion, CArm, draw_catheter, draw_deposits, draw_heart, draw_tree
+from tqgd.xa.phantom_tree import (
+    CardiacMotion,
+    CArm,
+    draw_catheter,
+    draw_deposits,
+    draw_heart,
+    draw_tree,
+)
 
 FRAME_RATE_FPS = 15.0
 HEART_RATE_BPM = (55.0, 110.0)

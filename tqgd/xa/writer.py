@@ -15,7 +15,13 @@ from pathlib import Path
 
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import UID, ExplicitVRLittleEndian, JPEGLSLossless, RLELossless, generate_uid
+from pydicom.uid import (
+    UID,
+    ExplicitVRLittleEndian,
+    JPEGLSLossless,
+    RLELossless,
+    generate_uid,
+)
 
 from tqgd.errors import ConfigError
 from tqgd.io import atomic_path
@@ -89,8 +95,8 @@ def xa_dataset(frames: np.ndarray, header: XAHeader, uid_seed: str) -> Dataset:
     ds.EstimatedRadiographicMagnificationFactor = f"{header.sid_mm / header.sod_mm:.6f}"
     ds.ImagerPixelSpacing = [f"{header.imager_spacing_mm:.6f}"] * 2
     ds.FrameTime = f"{MS_PER_S / header.fps:.4f}"
-    ds.CineRate = int(round(header.fps))
-    ds.RecommendedDisplayFrameRate = int(round(header.fps))
+    ds.CineRate = round(header.fps)
+    ds.RecommendedDisplayFrameRate = round(header.fps)
     ds.PositionerMotion = "STATIC"
     ds.PositionerPrimaryAngle = f"{header.primary_deg:.2f}"
     ds.PositionerSecondaryAngle = f"{header.secondary_deg:.2f}"
