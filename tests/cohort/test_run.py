@@ -153,3 +153,26 @@ def test_a_worker_killed_mid_run_leaves_every_scan_done_exactly_once(first_run, 
             assert rows[source][column] == first_rows[source][column]
     assert {s: rows[s]["status"] for s in BAD_SCANS} == {s: "failed" for s in BAD_SCANS}
     assert not any((out / ".cohort" / "tmp").iterdir())
+
+
+def test_a_scan_whose_worker_always_dies_is_failed_after_max_attempts(cohort_data, local_ray, tmp_path):
+    manifest = tmp_path / "manifest.csv"
+    dicom = cohort_data.source / GOOD[0]
+    manifest.write_text(f"path,series_uid,note\n{dicom},,kills its worker\n"
+                        f"{cohort_data.source / GOOD[4]},,fine\n")
+    doomed = scan_key(str(dicom), None)
+    killed = []
+
+    def on_event(kind: str, data: dict) -> None:
+        if kind == "started" and data["key"] == doomed:
+            killed.append(data["pid"])
+            os.kill(data["pid"], signal.SIGKILL)
+
+    result = run_cohort(manifest, tmp_path / "out", _settings(cohort_data, max_attempts=2), on_event=on_event)
+    assert len(killed) == 2 and len(set(killed)) == 2 and result.retries == 1
+    rows = {r["key"]: r for r in pq.read_table(tmp_path / "out" / "cohort.parquet").to_pylist()}
+    assert rows[doomed]["status"] == "failed" and rows[doomed]["cause"] == "worker died"
+    assert rows[doomed]["attempts"] == 2 and "each of 2 attempts" in rows[doomed]["error"]
+    fine = rows[scan_key(str(cohort_data.source / GOOD[4]), None)]
+    assert fine["status"] == "ok" and fine["source"] == str(cohort_data.source / GOOD[4])
+    assert [p.name for p in (tmp_path / "out" / "scans").iterdir()] == [fine["output"].split("/")[1]]
