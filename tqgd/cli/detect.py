@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 
 import typer
+
+
+class Backend(str, Enum):
+    """Where the models run: PyTorch, or an export of the weights on ONNX Runtime or OpenVINO (tqgd.engine.backends)."""
+
+    torch = "torch"
+    onnx = "onnx"
+    openvino = "openvino"
 
 
 def _print_outcome(console, outcome) -> None:
@@ -117,6 +126,11 @@ def detect(
                                       help="Also write a Grad-CAM++ map of every detection next to the overlays "
                                            "(maps/slice_<z>_det<k>.png, per-slice sums, explain.json; tqgd explain "
                                            "has the options)."),
+    backend: Backend = typer.Option(Backend.torch, "--backend",
+                                    help="Run the models with PyTorch, ONNX Runtime or OpenVINO (CPU). The weights are "
+                                         "exported once and the export is cached (TQGD_EXPORT_CACHE, default "
+                                         "~/.cache/tqgd/exports); preprocessing, physics filter and snapping are "
+                                         "the same."),
     dicom: bool = typer.Option(False, "--dicom",
                                help="Also write DICOM SEG, SR (TID 1500) and a secondary capture of report.png into "
                                     "<scan output>/dicom/ for each DICOM CT scan (they carry the source's patient "
@@ -139,6 +153,15 @@ def detect(
     from tqgd.engine.detect_run import default_weights, failed_summary, make_setup, run_detect
 
     console = Console()
+    backend = Backend(backend).value
+    if backend != "torch":
+        from tqgd.engine.backends import check_backend
+        from tqgd.errors import ConfigError
+
+        check_backend(backend, device)  # a missing package fails before any weights load
+        if explain_maps:
+            raise ConfigError(f"--explain computes gradients of the PyTorch model; it cannot run with --backend "
+                              f"{backend}. Use --backend torch with --explain")
     options = DetectOptions(conf=conf, batch=batch, include_identifiers=include_identifiers,
                             physics_filter=physics_filter, snap_boxes=snap_boxes)
     if weights is None:
@@ -146,6 +169,11 @@ def detect(
         heart_weights = heart_weights or demo_heart
         console.print(f"no --weights given: using {weights}")
     setup = make_setup(weights, heart_weights, options, device, trust_weights or None)
+    if backend != "torch":
+        from tqgd.engine.backends import apply_backend
+
+        with console.status(f"preparing the {backend} backend (first use: export)"):
+            apply_backend(setup, backend)
     if setup.detector.phantom_trained:
         console.print(Panel(f"{PHANTOM_WARNING}\n{setup.detector.training_data}", style="bold red",
                             title="phantom weights"))

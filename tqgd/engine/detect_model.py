@@ -4,6 +4,8 @@ Shared by heart cropping (``heart_crop``) and calcium detection (``detect``). Th
 (``preprocess_info``: the dataset's convert.json, embedded at training); weights without one fall back to the
 converter's default window (``paper``) and say so in ``notes``. The image size is the one the weights were trained
 at. Slices go through the model in batches: one ultralytics call per batch of slices, never one per slice.
+The model runs on PyTorch, or on an exported copy (ONNX Runtime, OpenVINO: ``tqgd.engine.backends``) that replaces only
+``model``; the preprocessing stays the one recorded in the weights.
 """
 
 from __future__ import annotations
@@ -43,6 +45,9 @@ class SliceDetector:
     training_data: str | None = None
     notes: list[str] = field(default_factory=list)
     input_spec: InputSpec | None = None
+    backend: str = "torch"  # "onnx" / "openvino": ``model`` is the exported copy (tqgd.engine.backends)
+    export_path: Path | None = None
+    predictor: Any = None  # ultralytics predictor class for ``model.predict`` (None: ultralytics' own)
 
     def __post_init__(self) -> None:
         if self.input_spec is None:
@@ -58,18 +63,28 @@ class SliceDetector:
         return {"weights": str(self.weights), "training_data": self.training_data,
                 "window": self.windowing.to_json(), "window_source": self.window_source, "imgsz": self.imgsz,
                 "input": self.input_spec.to_json() if self.input_spec else None,
-                "names": {int(k): v for k, v in self.names.items()}}
+                "names": {int(k): v for k, v in self.names.items()}, "backend": self.backend,
+                **({"export": str(self.export_path)} if self.export_path else {})}
 
 
 def load_slice_detector(weights: str | Path, device: str | None = None, imgsz: int | None = None,
-                        trust: bool | None = None) -> SliceDetector:
+                        trust: bool | None = None, backend: str = "torch") -> SliceDetector:
     """Load ``weights`` (tqgd or stock ultralytics detector) with the preprocessing recorded in them.
 
-    Loading is restricted unless ``trust`` (``tqgd.engine.weights``).
+    Loading is restricted unless ``trust`` (``tqgd.engine.weights``). ``backend`` "onnx" / "openvino" runs the model
+    through a cached export of the weights (``tqgd.engine.backends``; its note is added to ``notes``).
 
     Raises:
         CheckpointError: missing, unreadable or refused weights, or a recorded window tqgd cannot read.
+        ConfigError: an unknown backend, or one whose packages are missing.
     """
+    if backend != "torch":
+        from tqgd.engine.backends import check_backend, with_backend
+
+        check_backend(backend, device)
+        detector, note = with_backend(load_slice_detector(weights, device, imgsz, trust), backend)
+        detector.notes.append(note)
+        return detector
     from tqgd.engine.run_record import preprocess_info
     from tqgd.engine.weights import load_weights
 
@@ -147,8 +162,9 @@ def predict(detector: SliceDetector, images: Sequence[np.ndarray], conf: float, 
     """
     if not images:
         return []
+    extra = {"predictor": detector.predictor} if detector.predictor is not None else {}
     results = detector.model.predict(list(images), imgsz=imgsz or detector.imgsz, conf=conf, device=detector.device,
-                                     verbose=False, batch=len(images))
+                                     verbose=False, batch=len(images), **extra)
     out = []
     for result in results:
         boxes = result.boxes

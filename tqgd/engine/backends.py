@@ -1,0 +1,111 @@
+"""Inference backends of the slice detectors: PyTorch (the weights as loaded), ONNX Runtime and OpenVINO on the CPU.
+
+``tqgd detect --backend onnx|openvino`` runs the same weights through ultralytics' own exporter and runtime: the
+loaded weights are exported once (``tqgd.engine.export_cache``: cached outside the package, keyed by the weights'
+sha256 and the export settings), opened with ``ultralytics.YOLO`` (its ``AutoBackend`` picks ONNX Runtime or OpenVINO
+from the file) and called through the same ``tqgd.engine.detect_model.predict`` as the PyTorch model. Only the model
+is swapped (``with_backend``): the input spec recorded in the weights (window, 2.5D context, crop), the class names,
+and the physics filter and box snapping after the model stay the loaded detector's, so every backend sees the same
+pixels and its boxes go through the same steps.
+
+Agreement with PyTorch:
+
+- Exports have dynamic batch, height and width, so one export runs at any crop side, and ultralytics letterboxes
+  images for it exactly as for the PyTorch model (minimal padding to the stride).
+- OpenVINO is compiled for fp32 (``INFERENCE_PRECISION_HINT``): on CPUs with bf16 instructions its default runs in
+  bf16, which moved a trained TQGDNet-n's boxes by up to 2.5 px from PyTorch's (fp32: 2e-4 px).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ultralytics.models.yolo.detect import DetectionPredictor
+
+from tqgd.engine.export_cache import ExportSettings, cached_export
+from tqgd.errors import ConfigError
+
+if TYPE_CHECKING:
+    from tqgd.engine.detect_model import SliceDetector
+    from tqgd.engine.detect_run import DetectSetup
+
+#: The backends ``tqgd detect --backend`` accepts; "torch" runs the weights as loaded.
+BACKENDS = ("torch", "onnx", "openvino")
+#: Python packages (import names) each exported backend needs to export and to run.
+BACKEND_PACKAGES = {"onnx": ("onnx", "onnxslim", "onnxruntime"), "openvino": ("openvino",)}
+#: pip names for the install hint (import name -> distribution).
+_PIP_NAMES = {"onnx": "onnx", "onnxslim": "onnxslim", "onnxruntime": "onnxruntime", "openvino": "openvino"}
+#: OpenVINO compile setting that keeps fp32 arithmetic (module docstring).
+OPENVINO_FP32 = {"INFERENCE_PRECISION_HINT": "f32"}
+
+
+def check_backend(backend: str, device: str | None = None) -> None:
+    """Fail early, before any weights load, when ``backend`` cannot run here.
+
+    Raises:
+        ConfigError: an unknown backend, a missing package (with the pip command), or a GPU device for a CPU backend.
+    """
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if backend == "torch":
+        return
+    missing = [name for name in BACKEND_PACKAGES[backend] if importlib.util.find_spec(name) is None]
+    if missing:
+        pip = " ".join(_PIP_NAMES[name] for name in missing)
+        raise ConfigError(f"--backend {backend} needs the Python package(s) {', '.join(missing)}, which are not "
+                          f"installed: pip install {pip} (or pip install 'tqgd[export]'), or use --backend torch")
+    if device not in (None, "", "cpu"):
+        raise ConfigError(f"--backend {backend} runs on the CPU, but --device {device} was given; use --backend torch "
+                          "for a GPU, or --device cpu")
+
+
+class BackendPredictor(DetectionPredictor):
+    """ultralytics' detection predictor, with OpenVINO models recompiled for fp32 (module docstring)."""
+
+    def setup_model(self, model: Any, verbose: bool = True) -> None:
+        """Set up ultralytics' ``AutoBackend`` for ``model``; an OpenVINO model folder is then compiled in fp32."""
+        super().setup_model(model, verbose)
+        if getattr(self.model, "format", None) != "openvino":
+            return
+        backend = self.model.backend
+        folder = Path(model)
+        xml = folder if folder.suffix == ".xml" else next(folder.glob("*.xml"))
+        config = {**backend.compile_model.keywords.get("config", {}), **OPENVINO_FP32}
+        backend.ov_compiled_model = backend.compile_model(backend.ov.Core().read_model(str(xml)), config=config)
+
+
+def with_backend(detector: SliceDetector, backend: str) -> tuple[SliceDetector, str | None]:
+    """``detector`` running on ``backend`` (the same detector for "torch") and a note saying which export it uses.
+
+    The export is made on first use and reused afterwards (``tqgd.engine.export_cache``).
+
+    Raises:
+        ConfigError: see ``check_backend``. CheckpointError: the export failed. OutputError: the cache is not writable.
+    """
+    check_backend(backend, detector.device)
+    if backend == "torch":
+        return detector, None
+    from ultralytics import YOLO
+
+    path, made = cached_export(detector.model, detector.weights, ExportSettings(format=backend, imgsz=detector.imgsz))
+    model = YOLO(str(path), task="detect")
+    note = f"{backend} backend for {detector.weights.name}: {'exported to' if made else 'cached export'} {path}"
+    return replace(detector, model=model, device="cpu", backend=backend, export_path=path,
+                   predictor=BackendPredictor), note
+
+
+def apply_backend(setup: DetectSetup, backend: str) -> None:
+    """Put the calcium detector and the heart cropper's detector of ``setup`` on ``backend``; notes say which exports.
+
+    Raises:
+        ConfigError / CheckpointError / OutputError: see ``with_backend``.
+    """
+    setup.detector, note = with_backend(setup.detector, backend)
+    notes = [note]
+    if setup.cropper is not None:
+        setup.cropper.detector, note = with_backend(setup.cropper.detector, backend)
+        notes.append(note)
+    setup.notes.extend(n for n in notes if n)
