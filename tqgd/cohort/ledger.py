@@ -120,13 +120,14 @@ class Ledger:
         """
         if written is not None:
             name = _free_name(written.name, key, taken)
-            final = self.scans / name
+            final, stale = self.scans / name, self.attempt_dir(key, 0)
             try:
                 if final.exists():  # no record holds it: an interrupted commit; replace it
-                    os.rename(final, self.attempt_dir(key, 0))
+                    os.rename(final, stale)
                 os.rename(written, final)
             except OSError as exc:
                 raise output_error(exc, final, "move the finished scan into") from exc
+            shutil.rmtree(stale, ignore_errors=True)
             shutil.rmtree(written.parent, ignore_errors=True)
             taken[name] = key
             row = {**row, "output": f"{SCANS_DIR}/{name}"}

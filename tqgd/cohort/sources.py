@@ -101,7 +101,7 @@ def read_manifest(manifest: Path) -> CohortSource:
     try:
         with open(manifest, newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
-            rows = list(reader)
+            rows = [(reader.line_num, row) for row in reader]  # line numbers as an editor shows them
             header = list(reader.fieldnames or [])
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise CohortError(f"the manifest cannot be read as CSV ({exc})", manifest) from exc
@@ -112,7 +112,7 @@ def read_manifest(manifest: Path) -> CohortSource:
         raise CohortError(f"the manifest has no 'path' column (columns: {', '.join(map(str, header))}); name the "
                           "column holding scan paths 'path' (optional: 'series_uid')", manifest)
     scans, seen = [], {}
-    for line, row in enumerate(rows, start=2):
+    for line, row in rows:
         written = (row.get("path") or "").strip()
         if not written:
             raise CohortError(f"line {line}: empty path; every row needs a scan path", manifest)
