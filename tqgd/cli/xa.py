@@ -32,6 +32,8 @@ def phantom(
                               help="Runs per patient (same heart, tree and calcium, other projections)."),
     compression: Compression = typer.Option(Compression.none, "--compression",
                                             help="none (explicit VR little endian), rle or jpegls (lossless)."),
+    hrv: float = typer.Option(0.03, "--hrv", min=0.0, max=0.3,
+                              help="Largest breathing modulation of the heart rate (fraction); each run draws 0..HRV."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Write into a non-empty folder."),
 ) -> None:
     """Write synthetic 2D coronary angiography runs as X-Ray Angiographic Image Storage DICOM with ground truth.
@@ -45,7 +47,13 @@ def phantom(
     """
     import numpy as np
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
     from tqgd.xa.phantom_set import SET_FILE, check_output, write_phantom_set
 
@@ -54,7 +62,7 @@ def phantom(
     with bars:
         task = bars.add_task("runs", total=sequences)
         result = write_phantom_set(out, sequences, seed, n_frames=frames, size=size, views_per_patient=views,
-                                   compression=compression.value, overwrite=overwrite,
+                                   compression=compression.value, overwrite=overwrite, hrv_max=hrv,
                                    progress=lambda rid: bars.update(task, advance=1, description=f"runs ({rid})"))
     Console().print(f"{len(result.run_ids)} runs in {out} ({frames} frames, {size} px, {compression.value}); "
                     f"render {np.mean(result.render_s):.1f} s, write {np.mean(result.write_s):.1f} s per run; "
@@ -71,12 +79,16 @@ def sync(
     max_bpm: float = typer.Option(180.0, "--max-bpm", min=2.0, help="Fastest heart rate searched."),
     contrast_start: int = typer.Option(None, "--contrast-start", min=1,
                                        help="First contrast frame, if the automatic detection fails."),
+    whole_run: bool = typer.Option(False, "--whole-run-period",
+                                   help="Pair with the period of the whole-run FFT (the paper's literal recipe) "
+                                        "instead of the per-phase refinement."),
 ) -> None:
     """Pair non-contrast and contrast frames in the same cardiac phase without an ECG (paper 004).
 
     Computes the paper's ECG-like signal (normalised distance of every frame to the first), its FFT period, where
     the contrast arrives and is complete, and pairs each non-contrast frame with the contrast frame a whole number
-    of periods later. When RUN.npz / RUN.json with the true phase lie next to the file (tqgd xa phantom), prints
+    of periods later (the period re-read per phase of the run once the contrast is found; --whole-run-period
+    keeps the paper's whole-run FFT period). When RUN.npz / RUN.json with the true phase lie next to the file (tqgd xa phantom), prints
     the period error and the share of pairs within one frame of the true phase.
 
     Example: tqgd xa sync xa_runs/P001V1.dcm --out P001V1.sync.json --plot P001V1.sync.png
@@ -97,12 +109,14 @@ def sync(
             raise ConfigError("an output would overwrite the input run; choose another file name", target)
     console = Console()
     seq = read_xa(run)
-    result = synchronise(seq.frames, seq.frame_rate_fps, min_bpm, max_bpm, contrast_start)
+    result = synchronise(seq.frames, seq.frame_rate_fps, min_bpm, max_bpm, contrast_start, refine=not whole_run)
     rate = f", {result.heart_rate_bpm:.1f} bpm" if result.heart_rate_bpm else " (no frame rate in the file)"
-    console.print(f"{run.name}: {seq.num_frames} frames, period {result.period_frames:.2f} frames{rate}; contrast "
+    console.print(f"{run.name}: {seq.num_frames} frames, period {result.period_frames:.2f} frames{rate} (whole-run "
+                  f"FFT {result.period_whole_run:.2f}); contrast "
                   f"from frame {result.contrast_start}, complete at {result.contrast_full}; {len(result.pairs)} pairs")
     record = {"run": str(run), "frames": seq.num_frames, "fps": seq.frame_rate_fps,
-              "period_frames": result.period_frames, "heart_rate_bpm": result.heart_rate_bpm,
+              "period_frames": result.period_frames, "period_whole_run_frames": result.period_whole_run,
+              "heart_rate_bpm": result.heart_rate_bpm,
               "contrast_start": result.contrast_start, "contrast_full": result.contrast_full,
               "pairs": result.pairs.tolist(), "signal": result.signal.tolist()}
     if truth_paths(run)[0].is_file():

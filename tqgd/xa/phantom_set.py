@@ -24,7 +24,7 @@ import numpy as np
 from tqgd.errors import OutputError
 from tqgd.io import write_bytes, write_json
 from tqgd.xa.phantom_render import render_run
-from tqgd.xa.phantom_spec import draw_run
+from tqgd.xa.phantom_spec import HRV_FRACTION, draw_run
 from tqgd.xa.writer import XAHeader, write_xa
 
 GENERATOR_VERSION = "1.0"
@@ -81,9 +81,10 @@ def _npz_bytes(rendered) -> bytes:
 
 
 def write_run(out: Path, seed: int, patient: int, view: int, n_frames: int, size: int,
-              compression: str = "none", progress: Callable[[int], None] | None = None) -> tuple[str, float, float]:
+              compression: str = "none", progress: Callable[[int], None] | None = None,
+              hrv_max: float = HRV_FRACTION[1]) -> tuple[str, float, float]:
     """Render and write one run (DICOM, .npz, .json); return (run id, render s, write s)."""
-    spec, side = draw_run(seed, patient, view, n_frames, size)
+    spec, side = draw_run(seed, patient, view, n_frames, size, hrv_max)
     rid = run_id(patient, view)
     start = time.perf_counter()
     rendered = render_run(spec, progress)
@@ -102,7 +103,7 @@ def write_run(out: Path, seed: int, patient: int, view: int, n_frames: int, size
 
 def write_phantom_set(out: str | Path, sequences: int, seed: int, n_frames: int = 200, size: int = 512,
                       views_per_patient: int = 3, compression: str = "none", overwrite: bool = False,
-                      progress: Callable[[str], None] | None = None) -> SetResult:
+                      progress: Callable[[str], None] | None = None, hrv_max: float = HRV_FRACTION[1]) -> SetResult:
     """Write ``sequences`` runs, ``views_per_patient`` per patient, into ``out``; ``progress(run_id)`` per run."""
     out = Path(out).expanduser().resolve()
     check_output(out, overwrite)
@@ -110,7 +111,7 @@ def write_phantom_set(out: str | Path, sequences: int, seed: int, n_frames: int 
     ids, render_s, write_s = [], [], []
     for index in range(sequences):
         rid, r_s, w_s = write_run(out, seed, index // views_per_patient, index % views_per_patient, n_frames, size,
-                                  compression)
+                                  compression, hrv_max=hrv_max)
         ids.append(rid)
         render_s.append(r_s)
         write_s.append(w_s)
@@ -118,5 +119,6 @@ def write_phantom_set(out: str | Path, sequences: int, seed: int, n_frames: int 
             progress(rid)
     write_json(out / SET_FILE, {"generator_version": GENERATOR_VERSION, "seed": seed, "frames": n_frames,
                                 "size": size, "views_per_patient": views_per_patient, "compression": compression,
+                                "hrv_max": hrv_max,
                                 "runs": [{"run": rid, "patient": rid[:4]} for rid in ids]})
     return SetResult(tuple(ids), tuple(render_s), tuple(write_s))

@@ -36,8 +36,10 @@ VIEWS = {"left": ((-30.0, -25.0), (45.0, 25.0), (0.0, 35.0), (-30.0, 30.0), (50.
 DEPOSIT_COUNTS, DEPOSIT_PROBS = (0, 1, 2, 3, 4), (0.2, 0.25, 0.25, 0.2, 0.1)
 
 
-def draw_run(seed: int, patient: int, view: int, n_frames: int, size: int) -> tuple[RunSpec, str]:
-    """(run spec, tree side) for ``view`` (0-based) of ``patient`` (0-based) under ``seed``."""
+def draw_run(seed: int, patient: int, view: int, n_frames: int, size: int,
+             hrv_max: float = HRV_FRACTION[1]) -> tuple[RunSpec, str]:
+    """(run spec, tree side) for ``view`` (0-based) of ``patient`` (0-based) under ``seed``; the run's heart-rate
+    modulation is drawn from 0..``hrv_max`` (a fraction of the rate)."""
     prng = np.random.default_rng([seed, patient])
     heart = draw_heart(prng)
     trees = {side: draw_tree(prng, heart, side) for side in ("left", "right")}
@@ -53,7 +55,7 @@ def draw_run(seed: int, patient: int, view: int, n_frames: int, size: int) -> tu
                 sid_mm=vrng.uniform(950, 1150), sod_mm=vrng.uniform(700, 780),
                 imager_spacing_mm=vrng.uniform(*IMAGER_SPACING_512_MM) * REFERENCE_SIZE / size, size=size)
     beat = Heartbeat(heart_rate_bpm=vrng.uniform(*HEART_RATE_BPM), fps=FRAME_RATE_FPS,
-                     start_phase=vrng.uniform(0, 1), hrv_fraction=vrng.uniform(*HRV_FRACTION),
+                     start_phase=vrng.uniform(0, 1), hrv_fraction=vrng.uniform(HRV_FRACTION[0], hrv_max),
                      breathing_period_s=vrng.uniform(3.5, 6.0), breathing_offset_rad=vrng.uniform(0, 2 * np.pi))
     vessels = trees[side]
     ostium = vessels[0].points[0]
