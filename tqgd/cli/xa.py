@@ -162,6 +162,7 @@ def dataset(
     """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from rich.table import Table
 
     from tqgd.xa.dataset import DatasetOptions, build_xa_dataset
 
@@ -172,7 +173,19 @@ def dataset(
         task = bars.add_task("runs", total=total)
         summary = build_xa_dataset(runs, out, options,
                                    progress=lambda rid: bars.update(task, advance=1, description=f"runs ({rid})"))
-    Console().print(f"{summary['images']} images ({summary['images_with_calcium']} with calcium, {summary['boxes']} "
+    table = Table(title="synchronisation per run")
+    for column in ("run", "patient", "period (frames)", "contrast start", "complete", "pairs", "period error",
+                   "pairs within 1 frame"):
+        table.add_column(column)
+    for rec in summary["runs"]:
+        known = "period_error_frames" in rec
+        table.add_row(rec["run"], rec["patient"], f"{rec['period_frames']:.2f}", str(rec["contrast_start"]),
+                      str(rec["contrast_full"]), str(rec["pairs"]),
+                      f"{rec['period_error_frames']:+.2f}" if known else "-",
+                      f"{rec['pairs_within_1_frame']:.0%}" if known else "-")
+    console = Console()
+    console.print(table)
+    console.print(f"{summary['images']} images ({summary['images_with_calcium']} with calcium, {summary['boxes']} "
                     f"boxes) from {len(summary['runs'])} runs of {summary['patients']} patients; "
                     f"train with: tqgd train --data {out.resolve() / 'xa.yaml'}")
 
