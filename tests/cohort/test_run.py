@@ -176,3 +176,13 @@ def test_a_scan_whose_worker_always_dies_is_failed_after_max_attempts(cohort_dat
     fine = rows[scan_key(str(cohort_data.source / GOOD[4]), None)]
     assert fine["status"] == "ok" and fine["source"] == str(cohort_data.source / GOOD[4])
     assert [p.name for p in (tmp_path / "out" / "scans").iterdir()] == [fine["output"].split("/")[1]]
+
+
+def test_weights_a_worker_cannot_load_stop_the_run_with_the_reason(cohort_data, local_ray, tmp_path):
+    from tqgd.errors import CheckpointError
+
+    broken = tmp_path / "heart.pt"
+    broken.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="heart.pt"):
+        run_cohort(cohort_data.source, tmp_path / "out", _settings(cohort_data, heart_weights=broken))
+    assert not any((tmp_path / "out" / ".cohort" / "done").iterdir())
