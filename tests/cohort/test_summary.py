@@ -6,7 +6,13 @@ import csv
 
 import pyarrow.parquet as pq
 
-from tqgd.cohort.summary import agatston_bins, failure_causes, report_markdown, risk_counts, write_summary
+from tqgd.cohort.summary import (
+    agatston_bins,
+    failure_causes,
+    report_markdown,
+    risk_counts,
+    write_summary,
+)
 from tqgd.cohort.table import write_table
 from tqgd.cohort.worker import ARTERIES
 

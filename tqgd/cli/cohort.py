@@ -17,7 +17,14 @@ def _progress(console):
     (task field ``since``, a ``time.monotonic()``; Ray's start-up and model loading are not throughput)."""
     import time
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        ProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
     from rich.text import Text
 
     class RateAndEta(ProgressColumn):

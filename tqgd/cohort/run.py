@@ -10,6 +10,7 @@ completion records (``tqgd.cohort.table``, ``tqgd.cohort.summary``).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections import deque
@@ -53,6 +54,9 @@ class CohortSettings:
             raise CohortError(f"--max-attempts must be 1 or more, got {self.max_attempts}")
         if self.workers is not None and self.workers < 1:
             raise CohortError(f"--workers must be 1 or more, got {self.workers}")
+        if "include_identifiers" in self.options:
+            raise CohortError("per-scan outputs of a cohort never carry identifiers; use include_identifiers=True of "
+                              "CohortSettings for source paths in the table")
         if self.cpus_per_worker <= 0 or self.gpus_per_worker < 0:
             raise CohortError(f"--cpus-per-worker must be > 0 and --gpus-per-worker >= 0, got "
                               f"{self.cpus_per_worker:g} and {self.gpus_per_worker:g}")
@@ -78,7 +82,10 @@ def run_fingerprint(settings: CohortSettings) -> tuple[str, dict[str, Any]]:
     from tqgd.engine.detect import DetectOptions
     from tqgd.engine.run_record import preprocess_info
 
-    options = asdict(DetectOptions(**settings.options))
+    try:
+        options = asdict(DetectOptions(**settings.options))
+    except TypeError as exc:
+        raise CohortError(f"unknown detection option ({exc}); expected DetectOptions fields") from None
     heart = settings.heart_weights
     if heart is None:
         crop = preprocess_info(settings.weights, settings.trust).get("crop")
@@ -99,8 +106,8 @@ def run_cohort(source: Path, out: Path, settings: CohortSettings, on_event: Even
     start = time.perf_counter()
     check_out(out, source)
     cohort = find_cohort(source)
-    print_fp, info = run_fingerprint(settings)
-    ledger = Ledger(out.resolve(), print_fp)
+    fp, info = run_fingerprint(settings)
+    ledger = Ledger(out.resolve(), fp)
     token = ledger.open({**info, "source": str(source.resolve()) if settings.include_identifiers else None,
                          "scans": len(cohort.scans), "ignored_files": len(cohort.ignored)})
     records = ledger.load()
@@ -116,7 +123,7 @@ def run_cohort(source: Path, out: Path, settings: CohortSettings, on_event: Even
     seconds = time.perf_counter() - start
     run_info = {"scans": len(cohort.scans), "skipped": len(cohort.scans) - len(todo), "processed": len(todo),
                 "retries": retries, "seconds": round(seconds, 2), "ray_start_seconds": ray_seconds,
-                "workers": names, "ignored_files": len(cohort.ignored), "fingerprint": print_fp, **info}
+                "workers": names, "ignored_files": len(cohort.ignored), "fingerprint": fp, **info}
     outputs = write_table(rows, ledger.out)
     outputs.update(write_summary(rows, ledger.out, run_info, settings.options))
     return CohortResult(total=len(cohort.scans), skipped=len(cohort.scans) - len(todo), processed=len(todo),
@@ -148,9 +155,22 @@ class _Pool:
         self.attempts: dict[str, int] = {}
         self.retries = 0
         self.names: list[str] = []
+        #: slot -> (actor handle, generation, worker info from setup; None while it loads the weights)
+        self.actors: dict[int, tuple[Any, int, dict | None]] = {}
+        #: Ray future -> (slot, scan or None for a setup call, attempt folder)
+        self.inflight: dict[Any, tuple[int, ScanTask | None, Path | None]] = {}
+        self.ray: Any = None
+        self.died: tuple[type[BaseException], ...] = ()
+        self.actor_class: Any = None
+        self.worker_settings: WorkerSettings | None = None
 
     def run(self, todo: list[ScanTask]) -> tuple[float, list[str], int]:
-        from tqgd.cohort.cluster import actor_class, default_workers, ray_session, worker_died_errors
+        from tqgd.cohort.cluster import (
+            actor_class,
+            default_workers,
+            ray_session,
+            worker_died_errors,
+        )
 
         settings = self.settings
         local_cpus = None
@@ -181,8 +201,6 @@ class _Pool:
     def _loop(self, todo: list[ScanTask], count: int) -> None:
         ray = self.ray
         queue = deque(todo)
-        self.actors: dict[int, tuple[Any, int, dict | None]] = {}
-        self.inflight: dict[Any, tuple[int, ScanTask | None, Path | None]] = {}
         setup_deaths = 0
         for slot in range(count):
             self._start(slot, 0)
@@ -193,7 +211,8 @@ class _Pool:
             try:
                 value = ray.get(ref)
             except self.died as exc:
-                with_suppressed(lambda: ray.kill(actor, no_restart=True))
+                with contextlib.suppress(Exception):  # already gone: nothing to stop
+                    ray.kill(actor, no_restart=True)
                 self._start(slot, generation + 1)
                 if task is None:
                     setup_deaths += 1
@@ -253,10 +272,3 @@ class _Pool:
                                     self.attempts.get(task.key, 1))
         self.emit("scan", {"row": record["row"], "attempts": record["attempts"]})
 
-
-def with_suppressed(action: Callable[[], Any]) -> None:
-    """Run ``action``, ignoring any error (killing an actor that is already gone)."""
-    try:
-        action()
-    except Exception:
-        pass

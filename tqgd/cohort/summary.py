@@ -9,6 +9,7 @@ Scored with ``tqgd detect``'s scoring conventions, so risk categories are the fi
 from __future__ import annotations
 
 from collections import Counter
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ def agatston_bins(rows: list[dict[str, Any]]) -> list[tuple[str, int]]:
     scores = [r["agatston"] for r in rows if r["status"] == "ok" and r["agatston"] is not None]
     edges = (0, *AGATSTON_DECADES)
     bins = [("0", sum(s == 0 for s in scores))]
-    bins += [(f"({lo:g}, {hi:g}]", sum(lo < s <= hi for s in scores)) for lo, hi in zip(edges, edges[1:])]
+    bins += [(f"({lo:g}, {hi:g}]", sum(lo < s <= hi for s in scores)) for lo, hi in pairwise(edges)]
     bins.append((f">{edges[-1]:g}", sum(s > edges[-1] for s in scores)))
     return bins
 
@@ -80,16 +81,16 @@ def report_markdown(rows: list[dict[str, Any]], run: dict[str, Any], options: di
     seconds = [r["seconds"] for r in ok if r.get("seconds") is not None]
     processed = run.get("processed", 0)
     lines = ["# Cohort report", "",
-             f"{len(rows)} scans: {len(ok)} scored, {len(rows) - len(ok)} failed. Table: `cohort.parquet`, "
-             "`cohort.csv`; per-scan outputs (`tqgd detect`'s files): `scans/<name>/`; figure: `summary.png`.", "",
+             (f"{len(rows)} scans: {len(ok)} scored, {len(rows) - len(ok)} failed. Table: `cohort.parquet`, "
+              "`cohort.csv`; per-scan outputs (`tqgd detect`'s files): `scans/<name>/`; figure: `summary.png`."), "",
              "## Risk categories", "", *_table(("category", "scans"), risk_counts(rows)), "",
              "## Agatston score", "", *_table(("Agatston", "scans"), agatston_bins(rows)), "",
              "## Failures by cause", ""]
     causes = failure_causes(rows)
     lines += [*_table(("cause", "scans"), causes), ""] if causes else ["none", ""]
     lines += ["## This run", "",
-              f"- scans processed now: {processed}, skipped as already done: {run.get('skipped', 0)}, "
-              f"retried after a worker died: {run.get('retries', 0)}",
+              (f"- scans processed now: {processed}, skipped as already done: {run.get('skipped', 0)}, "
+               f"retried after a worker died: {run.get('retries', 0)}"),
               f"- wall time: {run.get('seconds', 0):.1f} s"
               + (f" ({processed / run['seconds']:.3f} scans/s)" if processed and run.get("seconds") else ""),
               f"- Ray start: {run['ray_start_seconds']:.1f} s" if run.get("ray_start_seconds") is not None
