@@ -10,6 +10,10 @@ Measured on phantom scans of 60 slices of 512 x 512 written as real DICOM series
 - ``tqgd convert orcascore`` on the MetaImage copies: source slices per second and its own per-stage seconds.
 - Peak memory (max RSS of the ``tqgd detect`` process) on a folder holding one scan and on one holding all
   ``--scans``: when detection streams scan by scan, the two peaks match.
+- Backends (``--backends``, default torch, onnx and openvino): ``tqgd detect --backend B`` on one series, the first
+  run (which exports the weights unless the export is cached) and then ``--repeats`` rounds with the backends
+  interleaved; its ratio to the torch backend, the per-stage split in this process, and peak memory on one scan.
+- Start-up: ``tqgd --help``, a bare Python, and a Python importing what ``tqgd detect`` imports.
 
 Weights: ``--weights`` / ``--heart-weights``, else the demo's phantom weights (``tqgd demo``), else this script trains
 them first with the demo's settings (about ten minutes on CPU; ``--smoke`` uses the demo's quick settings).
@@ -17,6 +21,7 @@ them first with the demo's settings (about ten minutes on CPU; ``--smoke`` uses 
 Usage:
     python benchmarks/pipeline_speed.py --work /tmp/tqgd-pipeline --update
     python benchmarks/pipeline_speed.py --work /tmp/tqgd-pipeline-smoke --smoke
+    python benchmarks/pipeline_speed.py --work /tmp/tqgd-backends --only-backends --scans 1   # backends, start-up
 """
 
 from __future__ import annotations
@@ -33,11 +38,13 @@ from bench_common import log, record_line, run_record, update_block
 from pipeline_stages import (
     PhantomScans,
     cli_detect,
+    compare_backends,
     compare_readers,
     conversion_speed,
     demo_weights,
     peak_rss_mib,
     stage_times,
+    startup_seconds,
     write_scans,
 )
 
@@ -63,6 +70,31 @@ def stage_lines(stages: dict[str, list[float]], cli: list[float]) -> list[str]:
     return lines
 
 
+def backend_lines(results: dict[str, dict], repeats: int) -> list[str]:
+    """Table of ``tqgd detect`` wall per scan by backend (ratio to torch), first run, peak memory; stage medians."""
+    reference = statistics.median(results["torch"]["wall"]) if "torch" in results else None
+    lines = [(f"`tqgd detect --backend B` on one series (median of {repeats} rounds, backends interleaved; first run: "
+             "before them, exporting the weights unless the export was cached):"), "",
+             "| backend | `tqgd detect` wall per scan | ratio to torch | first run | peak memory (MiB) |",
+             "| --- | ---: | ---: | ---: | ---: |"]
+    for backend, r in results.items():
+        ratio = f"{statistics.median(r['wall']) / reference:.2f}x" if reference else "-"
+        lines.append(f"| {backend} | {fmt_s(r['wall'])} | {ratio} | {r['first']:.2f} s | {r['peak_mib']:.0f} |")
+    names = list(next(iter(results.values()))["stages"])
+    lines += ["", "In this process, per stage (median seconds):", "",
+              "| stage | " + " | ".join(results) + " |", "| --- |" + " ---: |" * len(results)]
+    for name in names:
+        lines.append(f"| {name} | " + " | ".join(f"{statistics.median(r['stages'][name]):.2f}"
+                                               for r in results.values()) + " |")
+    return lines
+
+
+def startup_line(startup: dict[str, list[float]], repeats: int) -> str:
+    """One sentence with the start-up medians."""
+    return (f"Start-up (median of {repeats}): " + "; ".join(f"{name} {fmt_s(values)}" for name, values in
+                                                           startup.items()) + ".")
+
+
 def main(argv: list[str] | None = None) -> str:
     """Measure everything, print the block and (with --update) write it into BENCHMARKS.md."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -75,14 +107,38 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--batch", type=int, default=16, help="slices per model call in detect (default 16)")
     parser.add_argument("--device", default="cpu", help="detect device (default cpu)")
     parser.add_argument("--smoke", action="store_true", help="128 px scans of 8 slices, quick demo weights")
+    parser.add_argument("--backends", default="torch,onnx,openvino",
+                        help="comma-separated tqgd detect --backend values to compare (default torch,onnx,openvino)")
+    parser.add_argument("--only-backends", action="store_true",
+                        help="measure only the backends and start-up (no --update: the block would lose its tables)")
     parser.add_argument("--update", type=Path, nargs="?", const=Path("BENCHMARKS.md"),
                         help="write the block into this Markdown file's pipeline_speed block")
     args = parser.parse_args(argv)
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    from tqgd.engine.backends import check_backend
+
+    for backend in backends:
+        check_backend(backend, args.device)  # a missing package stops the run before anything is measured
+    if args.only_backends and args.update:
+        parser.error("--only-backends measures part of the block; run without it to --update BENCHMARKS.md")
     work = args.work.expanduser().resolve()
     record = run_record("pipeline_speed.py")
     image_size, slices = (128, 8) if args.smoke else (512, args.slices)
     weights, heart = demo_weights(work, args.weights, args.heart_weights, quick=args.smoke)
     scans: PhantomScans = write_scans(work / "scans", args.scans, slices, image_size)
+    log(f"backends {', '.join(backends)} on {scans.dicom[0].name}")
+    compared = compare_backends(scans.dicom[0], scans.dicom_root, weights, heart, work / "backends", backends,
+                                args.repeats, args.batch, args.device)
+    log("start-up")
+    startup = startup_seconds(args.repeats)
+    backend_block = [*backend_lines(compared, args.repeats), "", startup_line(startup, args.repeats)]
+    if args.only_backends:
+        block = "\n".join([record_line(record), "",
+                           (f"Data: one phantom scan of {slices} slices of {image_size} x {image_size} px (DICOM). "
+                           f"Weights: {weights} and {heart}; batch {args.batch}, device {args.device}."), "",
+                           *backend_block])
+        print(block)
+        return block
     log(f"stages: {args.repeats} x detect on {scans.dicom[0].name}")
     stages = stage_times(scans.dicom[0], weights, heart, work / "out", args.repeats, args.batch, args.device)
     log(f"before/after: calcium detection one slice per model call vs {args.batch}")
@@ -122,7 +178,7 @@ def main(argv: list[str] | None = None) -> str:
               f"{every:.0f} MiB, {every - one:+.0f} MiB; keeping every further volume (float32 HU, {volume_mib:.0f} MiB "
               f"each) would add {kept_all:.0f} MiB: "
               + ("it streams scan by scan." if every - one < STREAMING_SHARE * kept_all else
-                 "it grows with the number of scans."))]
+                 "it grows with the number of scans.")), "", *backend_block]
     block = "\n".join(lines)
     print(block)
     if args.update:

@@ -71,10 +71,15 @@ def demo_weights(work: Path, weights: Path | None, heart: Path | None, quick: bo
 
 
 def stage_times(scan: Path, weights: Path, heart: Path | None, out: Path, repeats: int, batch: int,
-                device: str) -> dict[str, Any]:
-    """Seconds per stage of ``detect_scan`` (load, read, heart crop, detect, score, write) over ``repeats`` runs."""
+                device: str, backend: str = "torch") -> dict[str, Any]:
+    """Seconds per stage of ``detect_scan`` (load, read, heart crop, detect, score, write) over ``repeats`` runs.
+
+    ``backend``: the models run as ``tqgd detect --backend`` runs them (loading an exported model, already cached,
+    counts as loading weights; the runtime session is made on the first prediction, in the heart crop).
+    """
     from tqgd.data.readers import read_ct
     from tqgd.detections import save_detections
+    from tqgd.engine.backends import apply_backend
     from tqgd.engine.detect import DetectOptions, detect_volume
     from tqgd.engine.detect_run import detections_csv, make_setup
     from tqgd.engine.overlay import OVERLAY_DIR, write_overlays
@@ -90,6 +95,7 @@ def stage_times(scan: Path, weights: Path, heart: Path | None, out: Path, repeat
         shutil.rmtree(out, ignore_errors=True)
         marks = [time.perf_counter()]
         setup = make_setup(weights, heart, DetectOptions(batch=batch), device)
+        apply_backend(setup, backend)
         marks.append(time.perf_counter())
         volume = read_ct(scan)
         marks.append(time.perf_counter())
@@ -112,20 +118,26 @@ def stage_times(scan: Path, weights: Path, heart: Path | None, out: Path, repeat
             "roi": roi.xyxy if roi is not None else None}
 
 
-def detect_command(source: Path, weights: Path, heart: Path | None, out: Path, batch: int, device: str) -> list[str]:
-    """The ``tqgd detect`` command line (the console script next to this Python)."""
-    tqgd_exe = Path(sys.executable).with_name("tqgd")
-    command = [str(tqgd_exe), "detect", str(source), "--weights", str(weights), "--out", str(out),
-               "--batch", str(batch), "--device", device]
+def tqgd_command() -> str:
+    """The ``tqgd`` console script next to this Python."""
+    return str(Path(sys.executable).with_name("tqgd"))
+
+
+def detect_command(source: Path, weights: Path, heart: Path | None, out: Path, batch: int, device: str,
+                   backend: str = "torch") -> list[str]:
+    """The ``tqgd detect`` command line."""
+    command = [tqgd_command(), "detect", str(source), "--weights", str(weights), "--out", str(out),
+               "--batch", str(batch), "--device", device, "--backend", backend]
     return command + (["--heart-weights", str(heart)] if heart else [])
 
 
-def cli_detect(source: Path, weights: Path, heart: Path | None, out: Path, batch: int, device: str) -> float:
+def cli_detect(source: Path, weights: Path, heart: Path | None, out: Path, batch: int, device: str,
+               backend: str = "torch") -> float:
     """Wall seconds of one ``tqgd detect`` run (fresh output folder); raises if the command fails."""
     shutil.rmtree(out, ignore_errors=True)
     started = time.perf_counter()
-    done = subprocess.run(detect_command(source, weights, heart, out, batch, device), capture_output=True, text=True,
-                          check=False)
+    done = subprocess.run(detect_command(source, weights, heart, out, batch, device, backend), capture_output=True,
+                          text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"tqgd detect failed ({done.returncode}):\n{done.stderr[-2000:]}")
     return time.perf_counter() - started
@@ -138,7 +150,7 @@ _PEAK_RSS = ("import resource, subprocess, sys; done = subprocess.run(sys.argv[1
 
 
 def peak_rss_mib(dicom_root: Path, weights: Path, heart: Path | None, out: Path, batch: int, device: str,
-                 only: int | None = None) -> float:
+                 only: int | None = None, backend: str = "torch") -> float:
     """Max RSS (MiB) of ``tqgd detect`` on a folder of series: all of ``dicom_root``, or a folder of its first
     ``only`` series (symbolic links)."""
     source = dicom_root
@@ -149,11 +161,57 @@ def peak_rss_mib(dicom_root: Path, weights: Path, heart: Path | None, out: Path,
         for series in sorted(p for p in dicom_root.iterdir() if p.is_dir())[:only]:
             (source / series.name).symlink_to(series, target_is_directory=True)
     shutil.rmtree(out, ignore_errors=True)
-    command = [sys.executable, "-c", _PEAK_RSS, *detect_command(source, weights, heart, out, batch, device)]
+    command = [sys.executable, "-c", _PEAK_RSS, *detect_command(source, weights, heart, out, batch, device, backend)]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"tqgd detect on {source} failed ({done.returncode}):\n{done.stderr[-2000:]}")
     return int(done.stdout.split()[-1]) / 1024
+
+
+def command_seconds(command: list[str], repeats: int) -> list[float]:
+    """Wall seconds of ``repeats`` runs of ``command``; raises if it fails."""
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        times.append(time.perf_counter() - started)
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    return times
+
+
+#: What ``tqgd detect`` imports before it touches a scan: tqgd (ultralytics' offline switches), the detect engine,
+#: torch, and ultralytics' predictor (torchvision with it).
+DETECT_IMPORTS = ("import tqgd, tqgd.cli, tqgd.engine.detect_run, torch, "
+                  "ultralytics.models.yolo.detect.predict")
+
+
+def startup_seconds(repeats: int) -> dict[str, list[float]]:
+    """Wall seconds of ``tqgd --help``, of a bare Python, and of a Python importing what detect needs."""
+    return {"tqgd --help": command_seconds([tqgd_command(), "--help"], repeats),
+            "python (nothing imported)": command_seconds([sys.executable, "-c", "pass"], repeats),
+            "python importing detect's modules": command_seconds([sys.executable, "-c", DETECT_IMPORTS], repeats)}
+
+
+def compare_backends(scan: Path, dicom_root: Path, weights: Path, heart: Path | None, out: Path, backends: list[str],
+                     repeats: int, batch: int, device: str) -> dict[str, dict[str, Any]]:
+    """Per backend: the first ``tqgd detect`` (exports made then, unless cached), then ``repeats`` rounds with the
+    backends interleaved (same load for each), per-stage seconds in this process, and peak RSS on one scan."""
+    results: dict[str, dict[str, Any]] = {b: {"wall": []} for b in backends}
+    for backend in backends:
+        log(f"backend {backend}: first run (export if not cached)")
+        results[backend]["first"] = cli_detect(scan, weights, heart, out / backend, batch, device, backend)
+    for round_ in range(repeats):
+        for backend in backends:
+            log(f"backend {backend}: round {round_ + 1} of {repeats}")
+            results[backend]["wall"].append(cli_detect(scan, weights, heart, out / backend, batch, device, backend))
+    for backend in backends:
+        log(f"backend {backend}: stages in process, peak memory")
+        results[backend]["stages"] = stage_times(scan, weights, heart, out / f"{backend}_stages", repeats, batch,
+                                                 device, backend)["stages"]
+        results[backend]["peak_mib"] = peak_rss_mib(dicom_root, weights, heart, out / f"{backend}_mem", batch, device,
+                                                     only=1, backend=backend)
+    return results
 
 
 def read_with_sitk(folder: Path) -> np.ndarray:

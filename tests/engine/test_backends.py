@@ -169,3 +169,14 @@ def test_cli_backend_writes_the_same_detections_and_fails_clearly(trained, cache
     code, _, err = run_tqgd(monkeypatch, capsys, "detect", trained.dicom, "--weights", trained.weights, "--out",
                             tmp_path / "x", "--backend", "tensorrt")
     assert code == 2 and "tensorrt" in err
+
+
+def test_preprocessing_is_read_off_the_loaded_model(trained, monkeypatch) -> None:
+    """Loading a detector unpickles its weights once: the recorded preprocessing comes from the loaded model."""
+    import tqgd.engine.run_record as run_record
+
+    expected = run_record.preprocess_info(trained.weights)
+    monkeypatch.setattr(run_record, "preprocess_info",
+                        lambda *args, **kwargs: pytest.fail("the weights were unpickled a second time"))
+    detector = load_slice_detector(trained.weights)
+    assert detector.preprocess == expected and detector.input_spec.context == 3
