@@ -1,7 +1,8 @@
 """A YOLO detection dataset from synchronised angiography pairs, grouped by patient into folds.
 
 For every run (``RUN.dcm`` with its ``RUN.npz`` calcium masks) in a folder: read the frames, synchronise them
-(``tqgd.xa.sync``), take ``frames_per_run`` of the pairs (evenly spaced over the non-contrast frames; 0 = all),
+(``tqgd.xa.sync``), take ``frames_per_run`` of the pairs (evenly spaced over the non-contrast frames, leaving out
+the half beat before the detected contrast onset; 0 = all),
 make the three-channel pair image (``tqgd.xa.pair_image``), and turn the non-contrast frame's calcium mask into
 boxes with tqgd's mask-to-box tool (2D connected components, ``tqgd.data.boxes``). With ``patches`` each pair
 becomes the paper's five overlapping patches, boxes clipped to each.
@@ -87,7 +88,9 @@ def _run_samples(path: Path, out: Path, options: DatasetOptions) -> tuple[list[d
     corners = five_patches(height, width, options.patch_size) if options.patches else [(0, 0)]
     side = options.patch_size if options.patches else None
     rows = []
-    for i, j in choose_pairs(sync.pairs, options.frames_per_run):
+    # the last half beat before the detected onset may already hold the first contrast: leave it out
+    usable = sync.pairs[sync.pairs[:, 0] < sync.contrast_start - int(np.ceil(sync.period_frames / 2))]
+    for i, j in choose_pairs(usable if len(usable) else sync.pairs, options.frames_per_run):
         image = pair_image(seq.frames[i], seq.frames[j], window)
         boxes = mask_to_boxes(truth.calcium[i] > 0, min_area_px=options.min_area_px, source=truth_source(path))
         for k, (x0, y0) in enumerate(corners):

@@ -6,10 +6,11 @@
    contrast injection adds), Hann-windowed and zero-padded, then the strongest FFT peak between ``max_bpm`` and
    ``min_bpm``, refined by a parabola through the peak's log-magnitudes. A peak whose half frequency carries at
    least ``SUBHARMONIC_SHARE`` of its height is taken to be the second harmonic, and the half frequency wins.
-3. The contrast phase: ``D_k``, the same normalised distance between frame k and the frame one period earlier,
-   stays at the noise floor while the picture only beats and rises while contrast flows in. Contrast starts at
-   the first frame where ``D`` leaves the floor of the first third of the run (median + ``ONSET_MADS`` MADs) for
-   good. It is complete when ``E_k``, the distance of frame k to the mean of the run's last beat averaged over
+3. The contrast phase: ``D_k``, the same normalised distance between frame k and its best match about one
+   period earlier (0.9-1.1 periods back, so heart-rate variability does not raise it), stays at the noise floor
+   while the picture only beats and rises while contrast flows in. Contrast starts at the first frame where ``D``
+   is above the floor of the first third of the run (median + ``ONSET_MADS`` MADs) and stays above it for
+   ``SUSTAINED_SHARE`` of the following beat. It is complete when ``E_k``, the distance of frame k to the mean of the run's last beat averaged over
    one beat (so the beat cancels), has come ``FULL_SHARE`` of the way down to its final level (plus half a beat
    for the averaging).
 4. Pairing (the paper pairs "on the basis of the estimated period"): each non-contrast frame ``i`` takes the frame
@@ -40,6 +41,8 @@ DEFAULT_PERIOD_RANGE = (4.0, 30.0)
 ZERO_PAD = 16
 SUBHARMONIC_SHARE = 0.6
 ONSET_MADS = 8.0
+#: Share of the beat after a frame that must stay above the floor for the frame to count as the onset.
+SUSTAINED_SHARE = 0.8
 #: Share of the way to the final contrast level that counts as fully opacified.
 FULL_SHARE = 0.95
 #: Frames processed at once when computing distances (bounds memory at 512 x 512 float64).
@@ -171,27 +174,53 @@ def refine_period(frames: np.ndarray, start: int, full: int, shortest: float, lo
     return _fundamental(np.sqrt(power), size, max(b - a for a, b in segments), shortest, longest)
 
 
-def contrast_phase(frames: np.ndarray, period: float, signal_floor_frames: int | None = None) -> tuple[int, int]:
-    """(first contrast frame, first fully opacified frame) from the one-period-back distance ``D`` (step 3)."""
-    n, lag = len(frames), max(1, round(period))
-    d = np.zeros(n)
+def one_beat_back(frames: np.ndarray, period: float) -> np.ndarray:
+    """``D_k`` (N,): eq. 1 between frame k and its best match among the frames 0.9 to 1.1 periods (at least one
+    frame either side of a period) earlier; 0 for the first frames. The best match absorbs heart-rate variability."""
+    n = len(frames)
+    lags = range(max(1, min(int(np.floor(0.9 * period)), round(period) - 1)),
+                 max(int(np.ceil(1.1 * period)), round(period) + 1) + 1)
     norms = _norms(frames)
-    for k in range(lag, n):
-        diff = frames[k].astype(np.float64) - frames[k - lag]
-        d[k] = np.sqrt(np.sum(diff * diff)) / (norms[k] + norms[k - lag] + 1e-12)
+    flat = frames.reshape(n, -1)
+    d = np.full(n, np.inf)
+    for lag in lags:
+        if lag >= n:
+            break
+        for start in range(lag, n, CHUNK_FRAMES):
+            stop = min(n, start + CHUNK_FRAMES)
+            diff = flat[start:stop].astype(np.float32) - flat[start - lag:stop - lag]
+            dist = np.sqrt(np.einsum("ij,ij->i", diff, diff, dtype=np.float64))
+            d[start:stop] = np.minimum(d[start:stop], dist / (norms[start:stop] + norms[start - lag:stop - lag] + 1e-12))
+    d[~np.isfinite(d)] = 0.0
+    return d
+
+
+def _forward_share(flags: np.ndarray, window: int) -> np.ndarray:
+    """Share of True among flags[k:k + window] for every k (shorter windows at the end)."""
+    cs = np.concatenate([[0], np.cumsum(flags)])
+    k = np.arange(len(flags))
+    stop = np.minimum(k + window, len(flags))
+    return (cs[stop] - cs[k]) / (stop - k)
+
+
+def contrast_phase(frames: np.ndarray, period: float, signal_floor_frames: int | None = None) -> tuple[int, int]:
+    """(first contrast frame, first fully opacified frame) from ``D`` (``one_beat_back``) and ``E`` (step 3)."""
+    n, lag = len(frames), max(1, round(period))
+    d = one_beat_back(frames, period)
     floor_end = signal_floor_frames or max(lag + 3, n // 3)
-    base = d[lag:floor_end]
+    first = int(np.ceil(1.1 * period)) + 1
+    base = d[first:floor_end]
     if len(base) < 3:
         raise ScanReadError(f"{n} frames are too few to measure the no-contrast floor at a period of {period:.1f}")
     median = float(np.median(base))
     mad = float(np.median(np.abs(base - median))) * 1.4826 + 1e-9
     high = d > median + ONSET_MADS * mad
-    high[:lag] = False
-    if not high[floor_end:].any():
+    high[:first] = False
+    sustained = high & (_forward_share(high, lag) >= SUSTAINED_SHARE)
+    if not sustained[floor_end // 2:].any():
         raise ScanReadError("no contrast injection found: the frames one beat apart never differ more than the "
                             "heartbeat does; pass the first contrast frame (--contrast-start)")
-    sustained = high & (uniform_filter1d(high.astype(float), 3, origin=-1) > 0.6)  # 2 of the next 3 frames
-    start = int(np.argmax(sustained)) if sustained.any() else int(np.argmax(high))
+    start = int(np.argmax(sustained))
     # complete once the distance to the filled run (the mean of its last beat), averaged over a beat so the
     # heartbeat cancels, has come down FULL_SHARE of the way from its no-contrast level to its final level
     e = uniform_filter1d(distance_to(frames, frames[-lag:].mean(axis=0)), size=lag, mode="nearest")
