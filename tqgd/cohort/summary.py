@@ -8,6 +8,7 @@ Scored with ``tqgd detect``'s scoring conventions, so risk categories are the fi
 
 from __future__ import annotations
 
+import statistics
 from collections import Counter
 from itertools import pairwise
 from pathlib import Path
@@ -97,8 +98,8 @@ def report_markdown(rows: list[dict[str, Any]], run: dict[str, Any], options: di
               else "- Ray not started (nothing to do)",
               f"- workers: {', '.join(run.get('workers') or []) or 'none'}"]
     if seconds:
-        lines.append(f"- seconds per scored scan on a worker (all runs): median {sorted(seconds)[len(seconds) // 2]:.2f},"
-                     f" total {sum(seconds):.1f}")
+        lines.append(f"- seconds per scored scan on a worker (all runs): median {statistics.median(seconds):.2f}, "
+                     f"total {sum(seconds):.1f}")
     if run.get("ignored_files"):
         lines.append(f"- files in SOURCE that are not scans (ignored): {run['ignored_files']}")
     lines += ["", "## Weights and options", "",
