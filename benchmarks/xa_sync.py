@@ -60,7 +60,8 @@ def measure(seeds: list[int], runs: int, frames: int, size: int, views: int, hrv
                              "contrast_start_found": score.contrast_start_found,
                              "contrast_full_found": result.contrast_full, "pairs": len(score.pair_errors),
                              "within_1_frame": score.within_one_frame, "median_abs_error": score.median_abs_error,
-                             "chance_within_1_frame": score.chance_within_one_frame, "read_sync_s": seconds})
+                             "chance_within_1_frame": score.chance_within_one_frame, "read_sync_s": seconds,
+                             "hrv_fraction": truth.record.get("hrv_fraction")})
                 for suffix in (".dcm", ".npz", ".json"):
                     path.with_suffix(suffix).unlink()
                 r = rows[-1]

@@ -24,7 +24,7 @@ def _components(mask: np.ndarray) -> list[tuple[int, int, int, int]]:
 
 
 def _label_boxes(path, width, height) -> list[tuple[int, int, int, int]]:
-    return [tuple(int(round(v)) for v in label.to_xyxy(width, height)) for label in read_yolo_labels(path, 1)]
+    return [tuple(round(v) for v in label.to_xyxy(width, height)) for label in read_yolo_labels(path, 1)]
 
 
 def _manifest(out) -> list[dict]:
@@ -62,7 +62,7 @@ def test_boxes_are_the_connected_components_of_the_masks(whole, small_runs) -> N
 def test_patch_boxes_are_the_components_clipped_to_each_patch(patched, small_runs) -> None:
     out, summary = patched
     rows = _manifest(out)
-    assert len(rows) == 3 * 2 * 5
+    assert len(rows) == summary["images"] == 3 * 2 * 5  # 3 runs x 2 pairs x 5 patches
     corners = five_patches(128, 128, 64)
     assert corners == [(0, 0), (64, 0), (0, 64), (64, 64), (32, 32)]
     for row in rows:
@@ -127,3 +127,14 @@ def test_bad_inputs_are_named(whole, small_runs, tmp_path) -> None:
         build_xa_dataset(lone, tmp_path / "o2")
     with pytest.raises(DatasetError, match="cannot fill 5 patient-grouped folds"):
         build_xa_dataset(small_runs, tmp_path / "o3", DatasetOptions(frames_per_run=1, folds=5))
+
+
+@pytest.mark.slow
+def test_training_runs_on_the_paired_frame_dataset(whole, tmp_path) -> None:
+    from tqgd.engine.train import train
+
+    out, _ = whole
+    result = train(out / "xa.yaml", "tqgdnet-n", epochs=1, imgsz=64, batch=4, device="cpu", project=tmp_path,
+                   name="xa", options={"workers": 0, "plots": False, "nbs": 4})
+    assert result.best.is_file()
+    assert "metrics/mAP50(B)" in result.metrics
