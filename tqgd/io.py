@@ -20,6 +20,13 @@ from typing import Any
 from tqgd.errors import OutputError
 
 #: errno values that mean "this location cannot take the output" rather than a bug or a bad input.
+def _file_mode() -> int:
+    """The mode a plain ``open(path, "w")`` gives a new file (0o666 less the umask); mkstemp's 0o600 is private."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 OUTPUT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO})
 _PROBE_PREFIX = ".tqgd-write-probe-"
 
@@ -79,6 +86,7 @@ def atomic_path(target: str | Path, suffix: str | None = None) -> Iterator[Path]
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix or "".join(target.suffixes) or ".tmp",
                                         dir=target.parent)
+        os.fchmod(fd, _file_mode())
         os.close(fd)
     except OSError as exc:
         raise output_error(exc, target.parent) from exc

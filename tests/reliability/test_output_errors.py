@@ -166,3 +166,16 @@ def test_train_and_val_into_a_read_only_project_fail_with_a_named_error(tmp_path
                         ["val", "--weights", weights, "--data", data, "--device", "cpu"]):
             code, _, err = run_tqgd(monkeypatch, capsys, *command, "--project", ro)
             assert code == 1 and "Read-only file system" in err and "Traceback" not in err, err
+
+
+def test_atomic_files_get_the_usual_permissions_not_mkstemps_private_ones(tmp_path):
+    """Outputs (and the installed weights) are readable by others as any new file is, not 0o600 from mkstemp."""
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        with tqgd.io.atomic_path(tmp_path / "weights.pt") as tmp:
+            tmp.write_bytes(b"x")
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "weights.pt").stat().st_mode & 0o777 == 0o644
