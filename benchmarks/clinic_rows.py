@@ -214,8 +214,9 @@ def unet_inputs(pixels: np.ndarray, channels: int) -> list[np.ndarray]:
 
 def detect_postprocess(hu_slice: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, int]:
     """``detect_volume``'s steps after the model, with ``DetectOptions``' defaults, on full-slice rows (N, 6):
-    physics filter (boxes without a voxel >= the threshold dropped), then snapping; returns (rows, dropped)."""
-    from tqgd.engine.detect import DetectOptions, holds_calcium, snap_to_calcium
+    physics filter (boxes without a voxel >= the threshold dropped), snapping, then boxes on metal dropped; returns
+    (rows, dropped)."""
+    from tqgd.engine.detect import DetectOptions, below_metal, holds_calcium, snap_to_calcium
 
     options = DetectOptions()
     dropped = 0
@@ -224,6 +225,9 @@ def detect_postprocess(hu_slice: np.ndarray, rows: np.ndarray) -> tuple[np.ndarr
         dropped, rows = int((~keep).sum()), rows[keep]
     if options.snap_boxes and len(rows):
         rows = snap_to_calcium(hu_slice, rows, options.physics_threshold_hu)
+    if options.physics_filter and len(rows):
+        keep = below_metal(hu_slice, rows, options.metal_hu)
+        dropped, rows = dropped + int((~keep).sum()), rows[keep]
     return rows, dropped
 
 

@@ -63,3 +63,23 @@ def test_snap_gives_the_tight_box_of_the_deposit_and_merges_duplicates():
     deposit = [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]
     assert snapped[:, :4].tolist() == [deposit, [5, 30, 6, 31], [30, 30, 34, 34]]
     assert snapped[:, 4].tolist() == [0.9, 0.7, 0.4]
+
+
+def test_boxes_on_metal_are_dropped_after_snapping_and_counted(monkeypatch):
+    """A wire saturating the scanner (3071 HU) with blooming around it is not calcium; calcium next to it stays."""
+    hu = np.full((1, 40, 40), 40.0, dtype=np.float32)
+    hu[0, 10:13, 10:13] = 600.0  # blooming around the wire
+    hu[0, 11, 11] = 3071.0  # the wire's core
+    hu[0, 30:32, 30:32] = 1400.0  # dense calcium: under metal density
+    meta = ScanMetadata(source=Path("synthetic"), format="synthetic", has_hu=True)
+    volume = CTVolume(hu=hu, spacing_mm=(3.0, 0.7, 0.7), origin_mm=(0.0, 0.0, 0.0), direction=np.eye(3), meta=meta)
+    rows = np.array([[9.0, 9.0, 14.0, 14.0, 0.9, 0], [29.0, 29.0, 33.0, 33.0, 0.8, 0]])
+    spec = InputSpec(parse_window("calcium"))
+    detector = SimpleNamespace(input_spec=spec, windowing=spec.windowing, names={0: "calcium"},
+                               describe=lambda: {"weights": "fake"})
+    monkeypatch.setattr(detect, "predict", lambda det, images, conf, imgsz=None: [rows.copy()])
+    result = detect_volume(volume, detector, None, DetectOptions())
+    assert [d.box_xyxy for _, d in result.all_detections()] == [(30.0, 30.0, 32.0, 32.0)]
+    assert result.model["physics_filter"]["dropped_metal_boxes"] == 1
+    off = detect_volume(volume, detector, None, DetectOptions(physics_filter=False))
+    assert len(off.all_detections()) == 2

@@ -5,7 +5,10 @@ in the weights: window, 2.5D context, fixed native-pixel crop around the heart R
 batches, one call per batch; only one batch of images exists at a time.
 
 Physics filter (on by default, ``DetectOptions.physics_filter``): a box that holds no voxel at or above the calcium
-threshold (130 HU) cannot be calcium and is dropped; the result records how many were dropped. Box snapping (on by
+threshold (130 HU) cannot be calcium and is dropped, and neither can a box whose (snapped) deposit reaches metal
+density (``metal_hu``, 2500 HU: coronary calcium stays under about 1500-2000 HU at 120 kVp, while wires, clips and
+pacemaker leads saturate a 12-bit scanner at 3071 HU; OrCaScore-style references do not score metal); the result
+records how many of each were dropped. Box snapping (on by
 default, ``DetectOptions.snap_boxes``): a kept box is replaced by the tight box of the calcium (>= threshold,
 8-connected) that holds its brightest pixel, searched within the box grown by half its size: the reference boxes
 are exactly such tight boxes, and a 2 px deposit needs sub-pixel box edges to reach IoU 0.5. Boxes that snap to the
@@ -43,13 +46,15 @@ SliceProgress = Callable[[int, int], None]
 class DetectOptions:
     """Calcium detection settings: keep boxes with ``conf`` or more; ``batch`` slices per model call;
     ``include_identifiers`` writes source paths and patient identifiers into the outputs (left out by default);
-    ``physics_filter`` drops boxes without a voxel >= ``physics_threshold_hu`` (scans with HU only)."""
+    ``physics_filter`` drops boxes without a voxel >= ``physics_threshold_hu`` and boxes reaching ``metal_hu``
+    (scans with HU only)."""
 
     conf: float = 0.25
     batch: int = 16
     include_identifiers: bool = False
     physics_filter: bool = True
     physics_threshold_hu: float = 130.0
+    metal_hu: float = 2500.0
     snap_boxes: bool = True
 
     def __post_init__(self) -> None:
@@ -118,6 +123,15 @@ def holds_calcium(hu_slice: np.ndarray, rows: np.ndarray, threshold_hu: float) -
     return keep
 
 
+def below_metal(hu_slice: np.ndarray, rows: np.ndarray, metal_hu: float) -> np.ndarray:
+    """Per box row, whether every pixel it touches stays under ``metal_hu`` (metal is not calcium): bool (N,)."""
+    keep = np.ones(len(rows), dtype=bool)
+    for i, (x0, y0, x1, y1) in enumerate(rows[:, :4]):
+        region = hu_slice[int(np.floor(y0)):int(np.ceil(y1)), int(np.floor(x0)):int(np.ceil(x1))]
+        keep[i] = not region.size or float(region.max()) < metal_hu
+    return keep
+
+
 def snap_to_calcium(hu_slice: np.ndarray, rows: np.ndarray, threshold_hu: float) -> np.ndarray:
     """Rows (N, 6) with each box replaced by the tight box of the >= ``threshold_hu`` 8-connected component holding its
     brightest pixel, searched in the box grown by half its size (at least 2 px) on every side; duplicates merged.
@@ -165,7 +179,7 @@ def detect_volume(volume: CTVolume, detector: SliceDetector, roi: HeartROI | Non
     x0, y0, x1, y1 = crop_box(roi.xyxy if roi is not None else (0, 0, width, height), (height, width), spec.crop_size)
     imgsz = (x1 - x0) if spec.crop_size else None
     physics = options.physics_filter and volume.meta.has_hu
-    dropped = 0
+    dropped = metal = 0
     slices: list[SliceDetections] = []
     for start in range(0, depth, options.batch):
         stop = min(start + options.batch, depth)
@@ -181,6 +195,10 @@ def detect_volume(volume: CTVolume, detector: SliceDetector, roi: HeartROI | Non
                 full = full[keep]
             if options.snap_boxes and volume.meta.has_hu and len(full):
                 full = snap_to_calcium(volume.hu[z], full, options.physics_threshold_hu)
+            if physics and len(full):
+                keep = below_metal(volume.hu[z], full, options.metal_hu)
+                metal += int((~keep).sum())
+                full = full[keep]
             if len(full):
                 slices.append(SliceDetections(z, [_detection(volume, z, row, detector.names) for row in full]))
         if progress is not None:
@@ -195,7 +213,8 @@ def detect_volume(volume: CTVolume, detector: SliceDetector, roi: HeartROI | Non
                                   "heart_crop": roi.to_json() if roi is not None else None,
                                   "model_crop_xyxy": [x0, y0, x1, y1],
                                   "physics_filter": {"threshold_hu": options.physics_threshold_hu,
-                                                     "dropped_boxes": dropped} if physics else None,
+                                                     "dropped_boxes": dropped, "metal_hu": options.metal_hu,
+                                                     "dropped_metal_boxes": metal} if physics else None,
                                   "snap_boxes": bool(options.snap_boxes and volume.meta.has_hu)})
 
 
