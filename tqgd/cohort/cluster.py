@@ -24,6 +24,9 @@ from tqgd.errors import CohortError
 
 #: Smallest object store Ray accepts is 75 MB; rows are small, so a local run keeps it small.
 LOCAL_OBJECT_STORE_BYTES = 128 * 1024**2
+#: Tries at starting Ray locally: Ray gives its raylet a fixed 30 s to register, which a machine busy with other
+#: work can miss (seen here at load 5 on 2 cores); the processes of a failed try are stopped before the next.
+LOCAL_START_TRIES = 3
 
 
 @contextlib.contextmanager
@@ -43,14 +46,10 @@ def ray_session(address: str | None, num_cpus: int | None = None) -> Iterator[An
     temp_dir = None
     try:
         if address is None:
-            temp_dir = tempfile.mkdtemp(prefix="tqgd-ray-")  # short: Ray's socket paths must stay under 108 bytes
-            ray.init(num_cpus=num_cpus, include_dashboard=False, _temp_dir=temp_dir, _node_ip_address="127.0.0.1",
-                     object_store_memory=LOCAL_OBJECT_STORE_BYTES, logging_level=logging.ERROR, log_to_driver=False)
+            temp_dir = _start_local(ray, num_cpus)
         else:
             ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False)
     except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError ... for the same user mistake
-        if temp_dir:
-            shutil.rmtree(temp_dir, ignore_errors=True)
         where = f"the Ray cluster at {address}" if address else "a local Ray instance"
         raise CohortError(f"cannot start or reach {where} ({type(exc).__name__}: {exc}); check --address (auto needs "
                           "`ray start` on this machine, ray://HOST:PORT needs ray[client] and the head's client "
@@ -61,6 +60,38 @@ def ray_session(address: str | None, num_cpus: int | None = None) -> Iterator[An
         ray.shutdown()
         if temp_dir:
             shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def _start_local(ray: Any, num_cpus: int | None) -> str:
+    """Start Ray on this machine (``LOCAL_START_TRIES`` tries); return its temporary folder."""
+    failure: Exception | None = None
+    for _ in range(LOCAL_START_TRIES):
+        temp_dir = tempfile.mkdtemp(prefix="tqgd-ray-")  # short: Ray's socket paths must stay under 108 bytes
+        try:
+            ray.init(num_cpus=num_cpus, include_dashboard=False, _temp_dir=temp_dir, _node_ip_address="127.0.0.1",
+                     object_store_memory=LOCAL_OBJECT_STORE_BYTES, logging_level=logging.ERROR, log_to_driver=False)
+            return temp_dir
+        except Exception as exc:
+            failure = exc
+            with contextlib.suppress(Exception):
+                ray.shutdown()
+            stop_children_using(temp_dir)
+            shutil.rmtree(temp_dir, ignore_errors=True)
+    raise failure  # type: ignore[misc]  (LOCAL_START_TRIES >= 1)
+
+
+def stop_children_using(temp_dir: str) -> list[int]:
+    """Kill this process's child processes whose command line names ``temp_dir`` (a failed Ray start's GCS, raylet
+    and workers); return their process IDs."""
+    import psutil
+
+    stopped = []
+    for child in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            if any(temp_dir in part for part in child.cmdline()):
+                child.kill()
+                stopped.append(child.pid)
+    return stopped
 
 
 def default_workers(ray: Any, cpus_per_worker: float, gpus_per_worker: float) -> int:
