@@ -94,6 +94,15 @@ def test_channels_are_noncontrast_contrast_difference(whole, small_runs) -> None
     assert np.abs(rgb[..., 2] - expected_diff).max() <= 3  # the channels were rounded separately
 
 
+def test_pairs_join_a_contrast_free_frame_to_a_filled_one(whole, small_runs) -> None:
+    out, _ = whole
+    for row in _manifest(out):
+        with np.load(small_runs / f"{row['run']}.npz") as truth:
+            fill = truth["fill"]
+        assert fill[int(row["noncontrast_frame"])] == 0.0
+        assert fill[int(row["contrast_frame"])] > 0.3  # the front has crossed most of the tree (60-frame runs)
+
+
 def test_folds_keep_each_patient_on_one_side(whole) -> None:
     out, summary = whole
     patient_of = {row["image"]: row["patient"] for row in _manifest(out)}
