@@ -24,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 
-import tqgd  # noqa: F401  - configures ultralytics offline; here only for the package's logging defaults
 from tqgd.io import write_json
 from tqgd.xa.phantom_set import run_id, write_run
 from tqgd.xa.reader import read_xa
