@@ -47,6 +47,8 @@ def test_same_seed_same_run_other_seed_other_run(tmp_path) -> None:
     for name, seed in (("a", 7), ("b", 7), ("c", 8)):
         (tmp_path / name).mkdir()
         write_run(tmp_path / name, seed, 1, 2, 24, 64)
+    for suffix in (".dcm", ".npz", ".json"):  # byte for byte: no dates, UIDs from the seed
+        assert (tmp_path / "a" / f"P002V3{suffix}").read_bytes() == (tmp_path / "b" / f"P002V3{suffix}").read_bytes()
     read = {name: pydicom.dcmread(tmp_path / name / "P002V3.dcm") for name in "abc"}
     assert read["a"].PixelData == read["b"].PixelData
     assert read["a"].SOPInstanceUID == read["b"].SOPInstanceUID
