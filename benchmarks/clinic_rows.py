@@ -6,7 +6,8 @@ Every row ends in the same place: per test scan a ``DetectionResult`` (boxes in 
 reference labels' per-slice boxes. What differs is only where the boxes come from:
 
 - detectors: ``tqgd.engine.detect.detect_volume`` with ``DetectOptions`` (the user's path: the preprocessing recorded
-  in the weights, the physics filter), once at ``CLINIC_CONF`` (tqgd detect's default: the scored boxes) and once at
+  in the weights, the physics filter), once at ``CLINIC_CONF`` (tqgd detect's default for weights without a recorded
+  operating point; the shipped rows use the one recorded in them, as tqgd detect does: the scored boxes) and once at
   ``RANKING_CONF`` (every box, for mAP);
 - HU threshold: ``tqgd.baselines.threshold``'s rule (voxels > 130 HU, 4-connected components per slice, confidence
   from the peak HU) inside the heart ROI, components under Agatston's minimum area (1 mm^2) dropped;
@@ -38,7 +39,7 @@ import numpy as np
 
 from tqgd.io import write_json
 
-#: tqgd detect's default confidence: the boxes a user gets, scored for the clinical columns.
+#: tqgd detect's confidence for weights that record no operating point: the boxes a user gets, scored.
 CLINIC_CONF = 0.25
 #: Confidence of the second detection pass, whose boxes rank detections for mAP (ultralytics' validation value).
 RANKING_CONF = 0.001
@@ -268,9 +269,11 @@ def unet_predictor(weights: Path, spec, device: str) -> Predictor:
     return predict
 
 
-def detector_predictor(weights: Path, device: str, heart_weights: Path | None = None) -> Predictor:
-    """``detect_volume`` with ``DetectOptions`` at ``CLINIC_CONF`` (scored) and at ``RANKING_CONF`` (ranked); the heart
-    ROI is the oracle's, or ``heart_weights``' when given (then the returned ROI notes record it)."""
+def detector_predictor(weights: Path, device: str, heart_weights: Path | None = None, conf: float | None = CLINIC_CONF
+                       ) -> Predictor:
+    """``detect_volume`` with ``DetectOptions`` at ``conf`` (scored; None: the operating confidence recorded in the
+    weights, as ``tqgd detect`` does) and at ``RANKING_CONF`` (ranked); the heart ROI is the oracle's, or
+    ``heart_weights``' when given (then the returned ROI notes record it)."""
     from tqgd.engine.detect import DetectOptions, detect_volume
     from tqgd.engine.detect_model import load_slice_detector
     from tqgd.engine.heart_crop import HeartCropper, HeartROI
@@ -284,7 +287,7 @@ def detector_predictor(weights: Path, device: str, heart_weights: Path | None = 
         else:
             heart = HeartROI(xyxy=roi, slices_run=[], slices_found=[], slices_kept=[],
                              median_box=tuple(float(v) for v in roi), margin_px=(0, 0))  # oracle: phantom heart boxes
-        scored = detect_volume(volume, detector, heart, DetectOptions(conf=CLINIC_CONF))
+        scored = detect_volume(volume, detector, heart, DetectOptions(conf=conf))
         ranked = detect_volume(volume, detector, heart, DetectOptions(conf=RANKING_CONF))
         dropped = (scored.model.get("physics_filter") or {}).get("dropped_boxes")
         return scored, ranked, {"physics_dropped": dropped, "heart_roi": list(heart.xyxy)}
@@ -301,7 +304,12 @@ def shipped_record() -> dict[str, Any]:
     if found is None:
         raise TQGDError("the 'shipped' rows need tqgd/weights/calcium.pt and heart.pt: run tools/ship_weights.py "
                         "--install first")
+    from tqgd.engine.detect import DEFAULT_CONF
+    from tqgd.engine.detect_model import load_slice_detector
+
+    recorded = load_slice_detector(found[0], device="cpu").operating_conf
     return {"weights": str(found[0]), "heart_weights": str(found[1]), "train_s": 0.0,
+            "operating_conf": recorded if recorded is not None else DEFAULT_CONF,
             "card": {k: v for k, v in model_card().items() if k in ("settings", "git_commit", "date")}}
 
 
@@ -369,7 +377,8 @@ def run_row(kind: str, spec_name: str | None, dataset: str, test_root: str, fold
     elif kind in ("shipped", "shipped-heart"):
         trained = shipped_record()
         heart = Path(trained["heart_weights"]) if kind == "shipped-heart" else None
-        predict, conf = detector_predictor(Path(trained["weights"]), schedule["device"], heart), CLINIC_CONF
+        predict = detector_predictor(Path(trained["weights"]), schedule["device"], heart, conf=None)
+        conf = trained["operating_conf"]
     elif kind == "unet":
         trained = trained or train_unet_row(data, out, schedule, seed, spec)
         predict, conf = unet_predictor(Path(trained["weights"]), spec, unet_device(schedule["device"])), 0.0

@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     import tqgd  # noqa: F401  - configures ultralytics (offline) before it loads
-    from tqgd.engine.ship import ShipSettings, build, install
+    from tqgd.engine.ship import ShipSettings, build, install, read_operating_point
     from tqgd.errors import TQGDError
     from tqgd.weights import weights_dir
 
@@ -39,7 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         built = build(args.work, settings)
         if args.install:
-            print(f"installed: {install(built, weights_dir(), settings)}")
+            point = read_operating_point(args.work)
+            print(f"installed: {install(built, weights_dir(), settings, operating_point=point)}")
     except TQGDError as exc:
         print(f"ship_weights: error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -153,8 +153,12 @@ def test_heart_not_found_stops_instead_of_detecting_elsewhere(scans, monkeypatch
 
 def test_without_weights_uses_demo_weights_loudly_or_says_how_to_get_them(scans, monkeypatch, capsys,
                                                                           tmp_path) -> None:
+    """An install without shipped weights (a source checkout that dropped them) falls back to the demo's weights;
+    tests/weights/ covers the shipped ones."""
+    import tqgd.weights
     from tqgd.engine import demo
 
+    monkeypatch.setattr(tqgd.weights, "shipped_weights", lambda: None)
     monkeypatch.setattr(demo, "demo_weights_dir", lambda: tmp_path / "demo_weights")
     code, out, err = run_tqgd(monkeypatch, capsys, "detect", scans["mhd"], "--out", tmp_path / "out")
     assert code == 1 and "no --weights given" in err and "tqgd demo" in err

@@ -8,7 +8,8 @@ import json
 import pytest
 
 import tqgd  # noqa: F401  (configures ultralytics before anything imports it)
-from tqgd.engine.ship import ShipSettings, build, install
+from tqgd.engine.operating_point import CANDIDATE_CONFS
+from tqgd.engine.ship import ShipSettings, build, install, read_operating_point
 from tqgd.weights import CALCIUM_WEIGHTS, CARD_JSON, HEART_WEIGHTS, PHANTOM_SHIPPED_DATA
 
 #: The demo's quick heart settings (``DemoSettings.quick``: 30 epochs at 64 px find 128 px hearts), one calcium epoch.
@@ -32,6 +33,10 @@ def test_build_trains_both_detectors_on_both_phantom_sets(built):
         assert convert["input"]["context"] == 3 and convert["input"]["crop_size"] == 96
     record = json.loads((work / "ship.json").read_text())
     assert record["train_args"]["epochs"] == 1 and record["settings"]["model"] == "tqgdnet-n"
+    point = read_operating_point(work)  # swept on the validation patient of each set (folds=2: one each)
+    assert len(point["patients"]) == 2 and [p["conf"] for p in point["sweep"]] == list(CANDIDATE_CONFS)
+    best = max(point["sweep"], key=lambda p: (p["f1"], p["conf"]))
+    assert point["conf"] == best["conf"]
 
 
 @pytest.mark.slow
@@ -49,11 +54,14 @@ def test_install_marks_the_weights_and_writes_the_card(built, tmp_path):
     from tqgd.engine.detect_model import load_slice_detector
 
     _, weights = built
-    card_path = install(weights, tmp_path, TINY, notes={"held_out": {"example": 1}})
+    work, weights = built
+    point = read_operating_point(work)
+    card_path = install(weights, tmp_path, TINY, notes={"held_out": {"example": 1}}, operating_point=point)
     card = json.loads(card_path.read_text())
     assert card_path == tmp_path / CARD_JSON and card["warning"] == PHANTOM_SHIPPED_DATA
     assert card["held_out"] == {"example": 1} and card["settings"]["crop_size"] == 96
     assert card["sizes_bytes"][CALCIUM_WEIGHTS] == (tmp_path / CALCIUM_WEIGHTS).stat().st_size
     detector = load_slice_detector(tmp_path / CALCIUM_WEIGHTS, device="cpu")
-    assert detector.training_data == PHANTOM_SHIPPED_DATA
+    assert detector.training_data == PHANTOM_SHIPPED_DATA and detector.operating_conf == point["conf"]
+    assert card["operating_point"] == point
     assert (tmp_path / HEART_WEIGHTS).is_file()

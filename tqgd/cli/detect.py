@@ -106,7 +106,9 @@ def detect(
                                             "--weights when it was trained on heart crops."),
     out: Path = typer.Option(Path("runs/detect"), "--out", "-o", file_okay=False,
                              help="Output folder (one sub-folder per scan when SOURCE holds several)."),
-    conf: float = typer.Option(0.25, "--conf", min=0.0, max=0.999, help="Keep boxes with this confidence or more."),
+    conf: float = typer.Option(None, "--conf", min=0.0, max=0.999,
+                               help="Keep boxes with this confidence or more (default: the operating confidence "
+                                    "recorded in the weights, chosen on validation patients; else 0.25)."),
     device: str = typer.Option(None, "--device", help="cpu, 0, ... (default: ultralytics' choice)."),
     batch: int = typer.Option(16, "--batch", min=1, help="Slices per model call."),
     series_uid: str = typer.Option(None, "--series-uid",
@@ -117,8 +119,9 @@ def detect(
                                     help="Replace each box by the tight box of the calcium (>= 130 HU) holding its "
                                          "brightest pixel, as reference boxes are drawn."),
     physics_filter: bool = typer.Option(True, "--physics-filter/--no-physics-filter",
-                                        help="Drop boxes that hold no voxel at or above 130 HU (they cannot be "
-                                             "calcium); the count dropped is reported and recorded."),
+                                        help="Drop boxes that hold no voxel at or above 130 HU, and boxes on metal "
+                                             "(a voxel >= 2500 HU: wires, clips, leads); neither is calcium. The "
+                                             "counts dropped are reported and recorded."),
     include_identifiers: bool = typer.Option(False, "--include-identifiers",
                                              help="Also write source paths and the patient's name and IDs into the "
                                                   "outputs (left out by default)."),
@@ -186,7 +189,7 @@ def detect(
     def progress(label: str, done: int, total: int) -> None:
         bars.update(task, description=label, completed=done, total=total)
 
-    write_dicom = _dicom_writer(weights, options) if dicom else None
+    write_dicom = _dicom_writer(weights, setup.options) if dicom else None
     write_maps = _explain_writer(setup, device, series_uid) if explain_maps else None
 
     def on_scan(outcome) -> None:

@@ -148,8 +148,10 @@ def demo_weights_dir() -> Path:
     return TQGD_HOME / "demo" / "weights"
 
 
-def mark_phantom_weights(source: Path, target: Path, training_data: str = PHANTOM_TRAINING_DATA) -> Path:
-    """Copy weights to ``target`` with the checkpoint key saying they were trained on the phantom."""
+def mark_phantom_weights(source: Path, target: Path, training_data: str = PHANTOM_TRAINING_DATA,
+                         extra: dict[str, Any] | None = None) -> Path:
+    """Copy weights to ``target`` with the checkpoint key saying they were trained on the phantom (and ``extra``
+    checkpoint keys, e.g. the operating confidence)."""
     import torch
 
     from tqgd.engine.detect_model import TRAINING_DATA_KEY
@@ -158,6 +160,7 @@ def mark_phantom_weights(source: Path, target: Path, training_data: str = PHANTO
 
     checkpoint = load_checkpoint(source)
     checkpoint[TRAINING_DATA_KEY] = training_data
+    checkpoint.update(extra or {})
     with atomic_path(target) as tmp:
         torch.save(checkpoint, tmp)
     return target

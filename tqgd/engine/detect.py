@@ -38,6 +38,8 @@ from tqgd.engine.detect_model import SliceDetector, model_pixels, predict, to_bg
 from tqgd.engine.heart_crop import HeartCropper, HeartCropSettings, HeartROI
 from tqgd.errors import CheckpointError, ConfigError
 
+#: Confidence of weights that record no operating point (ultralytics' usual value).
+DEFAULT_CONF = 0.25
 #: Called as progress(slices_done, slices_total) after each batch.
 SliceProgress = Callable[[int, int], None]
 
@@ -49,7 +51,7 @@ class DetectOptions:
     ``physics_filter`` drops boxes without a voxel >= ``physics_threshold_hu`` and boxes reaching ``metal_hu``
     (scans with HU only)."""
 
-    conf: float = 0.25
+    conf: float | None = None  # None: the operating confidence recorded in the weights, else DEFAULT_CONF
     batch: int = 16
     include_identifiers: bool = False
     physics_filter: bool = True
@@ -58,7 +60,7 @@ class DetectOptions:
     snap_boxes: bool = True
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.conf < 1.0:
+        if self.conf is not None and not 0.0 <= self.conf < 1.0:
             raise ConfigError(f"--conf must lie in [0, 1), got {self.conf}")
         if self.batch < 1:
             raise ConfigError(f"--batch must be 1 or more, got {self.batch}")
@@ -112,6 +114,14 @@ def choose_crop(detector: SliceDetector, heart_weights: str | Path | None, devic
                               "the heart detector used for that conversion", detector.weights)
     note = f"heart crop with the heart weights recorded in the calcium weights: {recorded}"
     return HeartCropper(recorded, settings, device, trust), [note]
+
+
+def operating_conf(detector: SliceDetector, options: DetectOptions) -> float:
+    """``options.conf``, else the weights' recorded operating confidence, else ``DEFAULT_CONF``."""
+    if options.conf is not None:
+        return options.conf
+    recorded = getattr(detector, "operating_conf", None)
+    return float(recorded) if recorded is not None else DEFAULT_CONF
 
 
 def holds_calcium(hu_slice: np.ndarray, rows: np.ndarray, threshold_hu: float) -> np.ndarray:
@@ -179,12 +189,13 @@ def detect_volume(volume: CTVolume, detector: SliceDetector, roi: HeartROI | Non
     x0, y0, x1, y1 = crop_box(roi.xyxy if roi is not None else (0, 0, width, height), (height, width), spec.crop_size)
     imgsz = (x1 - x0) if spec.crop_size else None
     physics = options.physics_filter and volume.meta.has_hu
+    conf = operating_conf(detector, options)
     dropped = metal = 0
     slices: list[SliceDetections] = []
     for start in range(0, depth, options.batch):
         stop = min(start + options.batch, depth)
         images = _images(volume, detector, range(start, stop), (x0, y0, x1, y1))
-        for z, rows in zip(range(start, stop), predict(detector, images, options.conf, imgsz), strict=True):
+        for z, rows in zip(range(start, stop), predict(detector, images, conf, imgsz), strict=True):
             full = crop_to_full(rows, (x0, y0))
             full[:, [0, 2]] = full[:, [0, 2]].clip(0, width)
             full[:, [1, 3]] = full[:, [1, 3]].clip(0, height)
@@ -209,7 +220,7 @@ def detect_volume(volume: CTVolume, detector: SliceDetector, roi: HeartROI | Non
                            origin_mm=volume.origin_mm, direction=volume.direction.flatten().tolist(), slices=slices,
                            series_uid=meta.series_uid, study_uid=meta.study_uid, scan_id=meta.scan_id,
                            heart_roi_xyxy=roi.xyxy if roi is not None else None,
-                           model={**detector.describe(), "conf": options.conf,
+                           model={**detector.describe(), "conf": conf,
                                   "heart_crop": roi.to_json() if roi is not None else None,
                                   "model_crop_xyxy": [x0, y0, x1, y1],
                                   "physics_filter": {"threshold_hu": options.physics_threshold_hu,

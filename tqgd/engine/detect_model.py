@@ -26,6 +26,8 @@ FALLBACK_IMGSZ = 640
 #: Checkpoint key naming the data weights were trained on, set for weights trained on the synthetic phantom (the demo),
 #: so every later output can say they are phantom weights.
 TRAINING_DATA_KEY = "tqgd_training_data"
+#: Checkpoint key of the confidence ``tqgd detect`` uses when no --conf is given (``tqgd.engine.operating_point``).
+OPERATING_CONF_KEY = "tqgd_operating_conf"
 #: Columns of one prediction row: box edges in input-image pixels, confidence, class id.
 PREDICTION_COLUMNS = ("x0", "y0", "x1", "y1", "confidence", "class_id")
 
@@ -43,6 +45,7 @@ class SliceDetector:
     preprocess: dict[str, Any]
     device: str | None = None
     training_data: str | None = None
+    operating_conf: float | None = None  # chosen on validation patients (tqgd.engine.operating_point), if recorded
     notes: list[str] = field(default_factory=list)
     input_spec: InputSpec | None = None
     backend: str = "torch"  # "onnx" / "openvino": ``model`` is the exported copy (tqgd.engine.backends)
@@ -107,9 +110,11 @@ def load_slice_detector(weights: str | Path, device: str | None = None, imgsz: i
     names = {int(k): str(v) for k, v in dict(getattr(model, "names", None) or {0: "object"}).items()}
     checkpoint = getattr(model, "ckpt", None) or {}
     training_data = checkpoint.get(TRAINING_DATA_KEY) if isinstance(checkpoint, dict) else None
+    operating_conf = checkpoint.get(OPERATING_CONF_KEY) if isinstance(checkpoint, dict) else None
     return SliceDetector(weights=weights, model=model, windowing=windowing, window_source=source, imgsz=int(size),
                          names=names, preprocess=preprocess, device=device,
-                         training_data=str(training_data) if training_data else None, notes=notes, input_spec=spec)
+                         training_data=str(training_data) if training_data else None, notes=notes, input_spec=spec,
+                         operating_conf=float(operating_conf) if operating_conf is not None else None)
 
 
 def _recorded_preprocess(model: Any, weights: Path, trust: bool | None) -> dict[str, Any]:

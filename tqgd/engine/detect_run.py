@@ -15,12 +15,12 @@ import csv
 import io
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from tqgd.detections import DetectionResult, save_detections
-from tqgd.engine.detect import DetectOptions, choose_crop, detect_volume
+from tqgd.engine.detect import DetectOptions, choose_crop, detect_volume, operating_conf
 from tqgd.engine.detect_model import SliceDetector, load_slice_detector
 from tqgd.engine.heart_crop import HeartCropper
 from tqgd.errors import CheckpointError, ConfigError, OutputError, ScanReadError, TQGDError
@@ -66,6 +66,10 @@ def make_setup(weights: Path, heart_weights: Path | None, options: DetectOptions
     """Load the calcium and heart detectors (restricted loading unless ``trust``) and decide the crop."""
     detector = load_slice_detector(weights, device=device, trust=trust)
     cropper, notes = choose_crop(detector, heart_weights, device, trust)
+    if options.conf is None and detector.operating_conf is not None:
+        notes.append(f"confidence {detector.operating_conf:g}: the operating point recorded in the weights (--conf "
+                     "overrides it)")
+    options = replace(options, conf=operating_conf(detector, options))
     return DetectSetup(detector=detector, cropper=cropper, options=options, notes=[*detector.notes, *notes])
 
 

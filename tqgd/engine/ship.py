@@ -9,8 +9,10 @@ complete, so a run killed midway resumes where it stopped (an unfinished trainin
 3. calcium datasets, every scan cut by that heart detector exactly as ``tqgd detect`` cuts it, one model input for
    both sets (window, 2.5D context, fixed native-pixel crop), merged;
 4. the calcium detector with ``tqgd.engine.recipe.CPU_RECIPE`` (or the settings' overrides);
-5. ``install``: both weights marked as phantom weights and copied into ``tqgd/weights/`` with ``card.json`` (data,
-   seeds, recipe, versions, git commit, training time).
+5. its operating confidence, chosen on the fold-0 validation patients of both sets (never trained on) by pooled
+   lesion F1 (``tqgd.engine.operating_point``), in ``operating_point.json``;
+6. ``install``: both weights marked as phantom weights, the calcium weights with their operating confidence, copied
+   into ``tqgd/weights/`` with ``card.json`` (data, seeds, recipe, versions, git commit, training time, the sweep).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+#: Written by the operating-point step (the confidence sweep on validation patients).
+OPERATING_POINT_JSON = "operating_point.json"
 #: Seeds of the shipped training sets; benchmarks hold out other seeds.
 SHIP_GATED_SEED = 7001
 SHIP_NON_GATED_SEED = 7002
@@ -164,12 +168,41 @@ def build(work: str | Path, settings: ShipSettings = ShipSettings(),
     (work / "ship.json").write_text(json.dumps({"settings": asdict(settings), "train_args": settings.train_args(),
                                                 "calcium_train_s_this_session": time.perf_counter() - started},
                                                indent=1))
-    return {"heart": heart, "calcium": run / "weights" / "last.pt"}
+    built = {"heart": heart, "calcium": run / "weights" / "last.pt"}
+    _operating_point(work, built, settings)
+    return built
 
 
-def install(built: dict[str, Path], target: str | Path, settings: ShipSettings, notes: dict[str, Any] | None = None
-            ) -> Path:
-    """Copy both weights, marked as phantom weights, into ``target`` with ``card.json``; returns the card's path."""
+def _operating_point(work: Path, built: dict[str, Path], settings: ShipSettings) -> dict[str, Any]:
+    """Sweep detect's confidence on the fold-0 validation patients of both sets; reused from operating_point.json."""
+    from tqgd.data.orcascore import discover_cases
+    from tqgd.engine.operating_point import best_point, sweep_confidence
+    from tqgd.io import write_json
+
+    path = work / OPERATING_POINT_JSON
+    if path.is_file():
+        return json.loads(path.read_text(encoding="utf-8"))
+    cases, names = [], []
+    for name in ("gated", "non-gated"):
+        record = json.loads((work / "dataset" / name / "convert.json").read_text(encoding="utf-8"))
+        val = set(record["fold_patients"][0]["val"])
+        cases += [case for case in discover_cases(work / "phantom" / name) if case.case_id in val]
+        names += [f"{name}/{case_id}" for case_id in sorted(val)]
+    _log(f"operating point: detect's confidence swept on {len(cases)} validation patients")
+    points = sweep_confidence(cases, built["calcium"], built["heart"], settings.device)
+    best = best_point(points)
+    record = {"conf": best.conf, "patients": names,
+              "rule": "highest pooled lesion F1 (OrCaScore rules) on the fold-0 validation patients",
+              "sweep": [p.to_json() for p in points]}
+    write_json(path, record)
+    _log(f"operating point: conf {best.conf:g} (lesion F1 {best.f1:.3f})")
+    return record
+
+
+def install(built: dict[str, Path], target: str | Path, settings: ShipSettings, notes: dict[str, Any] | None = None,
+            operating_point: dict[str, Any] | None = None) -> Path:
+    """Copy both weights, marked as phantom weights (the calcium weights with ``operating_point["conf"]`` when given),
+    into ``target`` with ``card.json``; returns the card's path."""
     import platform
 
     import torch
@@ -177,20 +210,28 @@ def install(built: dict[str, Path], target: str | Path, settings: ShipSettings, 
 
     import tqgd
     from tqgd.engine.demo import mark_phantom_weights
+    from tqgd.engine.operating_point import OPERATING_CONF_KEY
     from tqgd.io import write_json
     from tqgd.weights import CALCIUM_WEIGHTS, CARD_JSON, HEART_WEIGHTS, PHANTOM_SHIPPED_DATA
 
     target = Path(target)
     target.mkdir(parents=True, exist_ok=True)
-    mark_phantom_weights(built["calcium"], target / CALCIUM_WEIGHTS, PHANTOM_SHIPPED_DATA)
+    extra = {OPERATING_CONF_KEY: float(operating_point["conf"])} if operating_point else None
+    mark_phantom_weights(built["calcium"], target / CALCIUM_WEIGHTS, PHANTOM_SHIPPED_DATA, extra)
     mark_phantom_weights(built["heart"], target / HEART_WEIGHTS, PHANTOM_SHIPPED_DATA)
     card = {"warning": PHANTOM_SHIPPED_DATA, "settings": asdict(settings), "train_args": settings.train_args(),
             "versions": {"tqgd": tqgd.__version__, "torch": torch.__version__, "ultralytics": ultralytics.__version__,
                          "python": platform.python_version()},
-            "git_commit": _git_commit(), "date": time.strftime("%Y-%m-%d"),
+            "git_commit": _git_commit(), "date": time.strftime("%Y-%m-%d"), "operating_point": operating_point,
             "sizes_bytes": {name: (target / name).stat().st_size for name in (CALCIUM_WEIGHTS, HEART_WEIGHTS)},
             **(notes or {})}
     return write_json(target / CARD_JSON, card)
+
+
+def read_operating_point(work: str | Path) -> dict[str, Any] | None:
+    """The operating-point record ``build`` wrote into ``work`` (None when absent)."""
+    path = Path(work) / OPERATING_POINT_JSON
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
 def _git_commit() -> str | None:

@@ -149,7 +149,7 @@ def explain_scan(volume: CTVolume, detector: SliceDetector, roi: HeartROI | None
     extra = {"scan_id": volume.meta.scan_id, "series_uid": volume.meta.series_uid,
              "window": detector.windowing.to_json(),
              "input": detector.input_spec.to_json() if detector.input_spec else None,
-             "model_crop_xyxy": result.model.get("model_crop_xyxy"), "conf": options.conf,
+             "model_crop_xyxy": result.model.get("model_crop_xyxy"), "conf": result.model.get("conf"),
              "unmatched_detections": result.model.get("explain_unmatched", 0)}
     report = write_outputs(out, slices, explainer, settings, _context(detector), volume.shape[0],
                            volume.meta.scan_id or "scan", extra, randomised)

@@ -144,7 +144,7 @@ def explain_volume(volume: CTVolume, detector: SliceDetector, explainer: Explain
     todo = [s for s in result.slices if s.detections]
     for done, item in enumerate(todo, start=1):
         image = model_image(volume, detector, item.slice_index, (x0, y0, x1, y1))
-        candidates = explainer.detect(image, max(options.conf - CONF_TOLERANCE, 0.0))
+        candidates = explainer.detect(image, max(float(result.model["conf"]) - CONF_TOLERANCE, 0.0))
         hu_slice = volume.hu[item.slice_index] if volume.meta.has_hu else None
         pairs = [(d, c) for d, c in match(item.detections, candidates, (x0, y0), volume.shape[1:], hu_slice, options)
                  if c is not None]

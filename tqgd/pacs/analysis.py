@@ -91,6 +91,7 @@ class DetectAnalyser(Analyser):
             heart_weights = heart_weights or shipped_heart
         self.options = DetectOptions()
         self.setup = make_setup(weights, heart_weights, self.options, device)
+        self.options = self.setup.options  # with the confidence resolved (the weights' operating point)
         self.algorithm = detector_identity(weights, {"conf": self.options.conf, "snap_boxes": self.options.snap_boxes,
                                                      "physics_filter": self.options.physics_filter})
 

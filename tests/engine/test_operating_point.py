@@ -1,0 +1,45 @@
+"""``tqgd.engine.operating_point``: keeping boxes by confidence and choosing the confidence with the best lesion F1;
+``tqgd detect`` uses a recorded operating confidence unless --conf is given."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from tqgd.detections import Detection, DetectionResult, SliceDetections
+from tqgd.engine.detect import DEFAULT_CONF, DetectOptions, operating_conf
+from tqgd.engine.operating_point import ConfPoint, at_confidence, best_point
+
+
+def _result() -> DetectionResult:
+    boxes = [Detection(box_xyxy=(0.0, 0.0, 2.0, 2.0), confidence=c) for c in (0.9, 0.3, 0.05)]
+    return DetectionResult(source=None, shape_zyx=(2, 8, 8), spacing_mm=(1.0, 1.0, 1.0), origin_mm=(0.0, 0.0, 0.0),
+                           direction=[1, 0, 0, 0, 1, 0, 0, 0, 1],
+                           slices=[SliceDetections(0, boxes[:2]), SliceDetections(1, boxes[2:])], model={"conf": 0.02})
+
+
+def test_at_confidence_keeps_boxes_at_or_above_and_drops_empty_slices():
+    kept = at_confidence(_result(), 0.3)
+    assert [d.confidence for _, d in kept.all_detections()] == [0.9, 0.3]
+    assert [s.slice_index for s in kept.slices] == [0] and kept.model["conf"] == 0.3
+
+
+def test_conf_point_pools_lesion_counts_as_orcascore_f1():
+    point = ConfPoint(0.1, reference_lesions=10, detected_reference_lesions=6, predicted_lesions=8,
+                      true_positive_lesions=6)
+    assert point.sensitivity == pytest.approx(0.6) and point.ppv == pytest.approx(0.75)
+    assert point.f1 == pytest.approx(2 * 0.6 * 0.75 / 1.35)
+
+
+def test_best_point_takes_the_highest_f1_and_the_higher_conf_on_ties():
+    low = ConfPoint(0.05, 10, 8, 16, 8)   # F1 0.615
+    mid = ConfPoint(0.1, 10, 7, 10, 7)    # F1 0.700
+    tie = ConfPoint(0.2, 10, 7, 10, 7)    # same F1, fewer boxes allowed
+    high = ConfPoint(0.4, 10, 2, 2, 2)    # F1 0.333
+    assert best_point([low, mid, tie, high]) is tie
+
+
+@pytest.mark.parametrize("given, recorded, used", [(None, 0.1, 0.1), (0.3, 0.1, 0.3), (None, None, DEFAULT_CONF)])
+def test_detect_uses_the_recorded_operating_conf_unless_given(given, recorded, used):
+    assert operating_conf(SimpleNamespace(operating_conf=recorded), DetectOptions(conf=given)) == used
