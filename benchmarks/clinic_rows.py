@@ -217,7 +217,12 @@ def detect_postprocess(hu_slice: np.ndarray, rows: np.ndarray) -> tuple[np.ndarr
     """``detect_volume``'s steps after the model, with ``DetectOptions``' defaults, on full-slice rows (N, 6):
     physics filter (boxes without a voxel >= the threshold dropped), snapping, then boxes on metal dropped; returns
     (rows, dropped)."""
-    from tqgd.engine.detect import DetectOptions, below_metal, holds_calcium, snap_to_calcium
+    from tqgd.engine.detect import (
+        DetectOptions,
+        below_metal,
+        holds_calcium,
+        snap_to_calcium,
+    )
 
     options = DetectOptions()
     dropped = 0

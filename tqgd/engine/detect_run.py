@@ -23,7 +23,13 @@ from tqgd.detections import DetectionResult, save_detections
 from tqgd.engine.detect import DetectOptions, choose_crop, detect_volume, operating_conf
 from tqgd.engine.detect_model import SliceDetector, load_slice_detector
 from tqgd.engine.heart_crop import HeartCropper
-from tqgd.errors import CheckpointError, ConfigError, OutputError, ScanReadError, TQGDError
+from tqgd.errors import (
+    CheckpointError,
+    ConfigError,
+    OutputError,
+    ScanReadError,
+    TQGDError,
+)
 from tqgd.io import check_writable, write_json, write_text
 
 CSV_COLUMNS = ("slice_index", "class_id", "class_name", "confidence", "x0_px", "y0_px", "x1_px", "y1_px",

@@ -212,7 +212,12 @@ def install(built: dict[str, Path], target: str | Path, settings: ShipSettings, 
     from tqgd.engine.demo import mark_phantom_weights
     from tqgd.engine.operating_point import OPERATING_CONF_KEY
     from tqgd.io import write_json
-    from tqgd.weights import CALCIUM_WEIGHTS, CARD_JSON, HEART_WEIGHTS, PHANTOM_SHIPPED_DATA
+    from tqgd.weights import (
+        CALCIUM_WEIGHTS,
+        CARD_JSON,
+        HEART_WEIGHTS,
+        PHANTOM_SHIPPED_DATA,
+    )
 
     target = Path(target)
     target.mkdir(parents=True, exist_ok=True)
