@@ -267,6 +267,8 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--jobs", type=int, default=2, help="runs in parallel (default 2: one per CPU core)")
     parser.add_argument("--risk-scheme", choices=RISK_SCHEMES, default="five-class",
                         help="risk categories of the kappa column (default five-class)")
+    parser.add_argument("--report-only", action="store_true",
+                        help="run nothing: report the runs of WORK that have finished (a benchmark cut short)")
     parser.add_argument("--update", type=Path, nargs="?", const=Path("BENCHMARKS.md"),
                         help="write the table into this Markdown file's clinic_quality block")
     args = parser.parse_args(argv)
@@ -288,7 +290,8 @@ def main(argv: list[str] | None = None) -> str:
     runs = planned_runs(work, datasets, rows, seeds)
     failed = None
     try:
-        run_all(runs, rows, data, schedule, args.jobs)
+        if not args.report_only:
+            run_all(runs, rows, data, schedule, args.jobs)
     except TQGDError as exc:  # write what finished, then fail
         failed = exc
     results = collect(runs)

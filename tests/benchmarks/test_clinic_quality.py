@@ -207,3 +207,8 @@ def test_smoke_run_writes_every_requested_row_and_resumes(tmp_path: Path) -> Non
     assert [p.stat().st_mtime_ns for p in results if p.parent.parent.name != "yolov5b-panet"] == \
         [s for p, s in zip(results, stamps, strict=True) if p.parent.parent.name != "yolov5b-panet"]
     assert again.split("\n")[1:] == block.split("\n")[1:], "the same runs give the same table"
+    report = clinic_quality.main([*argv[:argv.index("--models")], "--models", *rows, "yolo11n", "--jobs", "1",
+                                  "--risk-scheme", "four-class", "--report-only"])
+    assert not (runs / "yolo11n").exists(), "--report-only runs nothing"
+    (unrun,) = [line for line in report.splitlines() if line.startswith(f"| {clinic_quality.ROWS['yolo11n'].label} |")]
+    assert unrun.rstrip().endswith("| 0 |")
