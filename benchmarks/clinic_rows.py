@@ -6,9 +6,10 @@ Every row ends in the same place: per test scan a ``DetectionResult`` (boxes in 
 reference labels' per-slice boxes. What differs is only where the boxes come from:
 
 - detectors: ``tqgd.engine.detect.detect_volume`` with ``DetectOptions`` (the user's path: the preprocessing recorded
-  in the weights, the physics filter), once at ``CLINIC_CONF`` (tqgd detect's default for weights without a recorded
-  operating point; the shipped rows use the one recorded in them, as tqgd detect does: the scored boxes) and once at
-  ``RANKING_CONF`` (every box, for mAP);
+  in the weights, the physics filter), once at the row's operating confidence (the scored boxes) and once at
+  ``RANKING_CONF`` (every box, for mAP). Each trained row's operating confidence is chosen after training as the
+  shipped weights' is (``tqgd.engine.operating_point``: best pooled lesion F1) on the fold-0 validation patients of
+  its training set; the shipped rows use the one recorded in them, as tqgd detect does;
 - HU threshold: ``tqgd.baselines.threshold``'s rule (voxels > 130 HU, 4-connected components per slice, confidence
   from the peak HU) inside the heart ROI, components under Agatston's minimum area (1 mm^2) dropped;
 - shipped: the weights inside the package (``tqgd.weights``), trained once on other phantom patients by
@@ -281,17 +282,13 @@ def detector_predictor(weights: Path, device: str, heart_weights: Path | None = 
     ``heart_weights``' when given (then the returned ROI notes record it)."""
     from tqgd.engine.detect import DetectOptions, detect_volume
     from tqgd.engine.detect_model import load_slice_detector
-    from tqgd.engine.heart_crop import HeartCropper, HeartROI
+    from tqgd.engine.heart_crop import HeartCropper
 
     detector = load_slice_detector(weights, device=device)
     cropper = HeartCropper(heart_weights, device=device) if heart_weights is not None else None
 
     def predict(volume, roi):
-        if cropper is not None:
-            heart = cropper.roi(volume)
-        else:
-            heart = HeartROI(xyxy=roi, slices_run=[], slices_found=[], slices_kept=[],
-                             median_box=tuple(float(v) for v in roi), margin_px=(0, 0))  # oracle: phantom heart boxes
+        heart = cropper.roi(volume) if cropper is not None else oracle_heart(volume)  # oracle: phantom heart boxes
         scored = detect_volume(volume, detector, heart, DetectOptions(conf=conf))
         ranked = detect_volume(volume, detector, heart, DetectOptions(conf=RANKING_CONF))
         dropped = (scored.model.get("physics_filter") or {}).get("dropped_boxes")
@@ -389,7 +386,12 @@ def run_row(kind: str, spec_name: str | None, dataset: str, test_root: str, fold
         predict, conf = unet_predictor(Path(trained["weights"]), spec, unet_device(schedule["device"])), 0.0
     else:
         trained = trained or train_detector_row(spec_name, data, out, schedule, seed)
-        predict, conf = detector_predictor(Path(trained["weights"]), schedule["device"]), CLINIC_CONF
+        if "operating_point" not in trained:  # trained before operating points existed
+            trained = {**trained, "operating_point": detector_operating_point(Path(trained["weights"]), data,
+                                                                              schedule["device"])}
+            write_json(out / TRAINED_JSON, trained)
+        conf = trained["operating_point"]["conf"]
+        predict = detector_predictor(Path(trained["weights"]), schedule["device"], conf=conf)
     record = evaluate_on_test_set(predict, Path(test_root), spec, out, conf)
     record = {"kind": kind, "model": spec_name, "seed": seed, "train_s": (trained or {}).get("train_s", 0.0),
               "trained": trained, **record}
@@ -410,6 +412,29 @@ def train_args(schedule: dict) -> tuple[dict[str, Any], dict[str, Any]]:
     return named, args
 
 
+def oracle_heart(volume):
+    """The oracle heart ROI (``oracle_roi``) as the ``HeartROI`` detect_volume takes."""
+    from tqgd.engine.heart_crop import HeartROI
+
+    roi = oracle_roi(volume)
+    return HeartROI(xyxy=roi, slices_run=[], slices_found=[], slices_kept=[],
+                    median_box=tuple(float(v) for v in roi), margin_px=(0, 0))
+
+
+def detector_operating_point(weights: Path, data: Path, device: str) -> dict[str, Any]:
+    """Detect's confidence for a trained row, chosen as the shipped weights' is (``tqgd.engine.operating_point``:
+    pooled lesion F1 over candidate confidences) on the fold-0 validation patients of its training set, never on the
+    test set; the heart ROI is the oracle's, as in the scoring."""
+    from tqgd.data.orcascore import discover_cases
+    from tqgd.engine.operating_point import best_point, sweep_confidence
+
+    record = json.loads((data / "convert.json").read_text(encoding="utf-8"))
+    val = set(record["fold_patients"][0]["val"])
+    cases = [case for case in discover_cases(Path(record["source"])) if case.case_id in val]
+    points = sweep_confidence(cases, weights, oracle_heart, device)
+    return {"conf": best_point(points).conf, "patients": sorted(val), "sweep": [p.to_json() for p in points]}
+
+
 def train_detector_row(model: str, data: Path, out: Path, schedule: dict, seed: int) -> dict[str, Any]:
     """Train ``model`` from scratch on fold 0 of the training dataset; the last epoch's weights are scored."""
     from tqgd.engine.train import train
@@ -421,6 +446,7 @@ def train_detector_row(model: str, data: Path, out: Path, schedule: dict, seed: 
                 **named)
     record = {"weights": str(run.last), "train_s": time.perf_counter() - started, "args": {
         k: v for k, v in run.args.items() if isinstance(v, (int, float, str, bool)) or v is None}}
+    record["operating_point"] = detector_operating_point(run.last, data, schedule["device"])
     write_json(out / TRAINED_JSON, record)
     return record
 

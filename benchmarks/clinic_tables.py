@@ -132,8 +132,9 @@ def report(results: dict[str, dict[str, list[dict]]], labels: dict[str, str], co
              "row (trained rows see it through the model crop the training dataset records), so the rows differ only "
              "by the calcium detector.",
              "- Detectors: `tqgd.engine.detect.detect_volume` with `DetectOptions`' defaults (the user's path: input "
-             "built from the weights' record, physics filter, box snapping), boxes at confidence 0.25 (tqgd detect's "
-             "default) -> `tqgd evaluate`'s scoring (box rule, OrCaScore lesion matching, Agatston); last epoch's "
+             "built from the weights' record, physics filter, box snapping), boxes at each detector's operating confidence "
+             "(chosen after training on the fold-0 validation patients of its training set by pooled lesion F1, as "
+             "`tqgd.engine.operating_point` chooses the shipped weights'; never on the test set) -> `tqgd evaluate`'s scoring (box rule, OrCaScore lesion matching, Agatston); last epoch's "
              "weights. HU threshold: voxels > 130 HU in the heart ROI, 4-connected components per slice "
              "(`tqgd.baselines.threshold`) of at least Agatston's 1 mm². "
              "U-Net: probability >= 0.5, 4-connected components -> boxes, then detect's physics filter and snapping. "

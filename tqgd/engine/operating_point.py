@@ -14,7 +14,7 @@ is given.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -63,9 +63,12 @@ def at_confidence(result: DetectionResult, conf: float) -> DetectionResult:
     return replace(result, slices=slices, model={**result.model, "conf": conf})
 
 
-def sweep_confidence(cases: Iterable, weights: Path, heart_weights: Path, device: str = "cpu",
+def sweep_confidence(cases: Iterable, weights: Path, heart: Path | Callable, device: str = "cpu",
                      confs: tuple[float, ...] = CANDIDATE_CONFS) -> list[ConfPoint]:
-    """Pooled lesion counts per candidate confidence over ``cases`` (``tqgd.data.orcascore.OrcaCase`` with references)."""
+    """Pooled lesion counts per candidate confidence over ``cases`` (``tqgd.data.orcascore.OrcaCase`` with references).
+
+    ``heart``: heart detector weights (the user's path), or a function volume -> ``HeartROI`` (e.g. an oracle ROI).
+    """
     from tqgd.data.readers import read_ct
     from tqgd.detections import save_detections
     from tqgd.engine.detect import DetectOptions, detect_volume
@@ -75,13 +78,13 @@ def sweep_confidence(cases: Iterable, weights: Path, heart_weights: Path, device
     from tqgd.scoring.options import ScoringOptions
 
     detector = load_slice_detector(weights, device=device)
-    cropper = HeartCropper(heart_weights, device=device)
+    roi_of = heart if callable(heart) else HeartCropper(heart, device=device).roi
     scoring = ScoringOptions()
     totals = {conf: [0, 0, 0, 0] for conf in confs}
     with tempfile.TemporaryDirectory(prefix="tqgd-conf-") as tmp:
         for case in cases:
             volume = read_ct(case.image)
-            result = detect_volume(volume, detector, cropper.roi(volume), DetectOptions(conf=min(confs)))
+            result = detect_volume(volume, detector, roi_of(volume), DetectOptions(conf=min(confs)))
             for conf in confs:
                 path = save_detections(at_confidence(result, conf), Path(tmp) / f"{case.case_id}_{conf}.json")
                 match = evaluate_scan(volume, case.reference, path, scoring, case_id=case.case_id).match
