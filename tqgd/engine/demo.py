@@ -51,7 +51,9 @@ class DemoSettings:
     negatives at half the positive slices, ``tqgd.engine.recipe.CPU_RECIPE``. One 30-epoch run per input on 16 legacy
     non-gated phantom patients (4 validation patients, 48 boxes, scored through detect_volume): slice-box mAP50
     0.654 with 2.5D vs 0.648 with one slice (snapped boxes; 0.354 vs 0.426 without snapping), so 2.5D is kept for
-    what it should do on noise rather than for a measured gain. These settings have not been timed as a whole demo.
+    what it should do on noise rather than for a measured gain. As a whole demo on the realistic phantom (seeds 0, 1, 2;
+2 shared cores): 15-20 min, validation mAP50 0.40-0.41, test patient in its true risk category for seeds 1 and 2
+(seed 0's patient carries a stent, boxed as calcium: one category too high).
 
     Earlier measurements (8 patients, ROI resized to 256 px, one slice). On the heart-cropped phantom (62 images of 8
     patients, 2 of them validation) TQGDNet-n reached validation mAP50 0.23 at 256 px / batch 4 / 40 epochs, 0.19 with
