@@ -21,7 +21,7 @@ from pathlib import Path
 from tqgd.detections import DetectionResult
 from tqgd.engine.detect_model import OPERATING_CONF_KEY  # noqa: F401  (written into the weights by the caller)
 
-CANDIDATE_CONFS = (0.02, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4)
+CANDIDATE_CONFS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4)
 
 
 @dataclass(frozen=True)
