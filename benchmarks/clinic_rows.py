@@ -215,27 +215,12 @@ def unet_inputs(pixels: np.ndarray, channels: int) -> list[np.ndarray]:
 
 
 def detect_postprocess(hu_slice: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, int]:
-    """``detect_volume``'s steps after the model, with ``DetectOptions``' defaults, on full-slice rows (N, 6):
-    physics filter (boxes without a voxel >= the threshold dropped), snapping, then boxes on metal dropped; returns
-    (rows, dropped)."""
-    from tqgd.engine.detect import (
-        DetectOptions,
-        below_metal,
-        holds_calcium,
-        snap_to_calcium,
-    )
+    """``detect_volume``'s steps after the model (``postprocess_rows``) with ``DetectOptions``' defaults, on
+    full-slice rows (N, 6); returns (rows, boxes dropped)."""
+    from tqgd.engine.detect import DetectOptions, postprocess_rows
 
-    options = DetectOptions()
-    dropped = 0
-    if options.physics_filter and len(rows):
-        keep = holds_calcium(hu_slice, rows, options.physics_threshold_hu)
-        dropped, rows = int((~keep).sum()), rows[keep]
-    if options.snap_boxes and len(rows):
-        rows = snap_to_calcium(hu_slice, rows, options.physics_threshold_hu)
-    if options.physics_filter and len(rows):
-        keep = below_metal(hu_slice, rows, options.metal_hu)
-        dropped, rows = dropped + int((~keep).sum()), rows[keep]
-    return rows, dropped
+    rows, dropped, metal = postprocess_rows(hu_slice, rows, DetectOptions())
+    return rows, dropped + metal
 
 
 def unet_predictor(weights: Path, spec, device: str) -> Predictor:

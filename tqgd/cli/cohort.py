@@ -62,7 +62,9 @@ def run(
     cpus_per_worker: float = typer.Option(1.0, "--cpus-per-worker", min=0.01, help="CPUs per worker (torch threads)."),
     gpus_per_worker: float = typer.Option(0.0, "--gpus-per-worker", min=0.0,
                                           help="GPUs per worker; a fraction puts several workers on one GPU."),
-    conf: float = typer.Option(0.25, "--conf", min=0.0, max=0.999, help="Keep boxes with this confidence or more."),
+    conf: float = typer.Option(None, "--conf", min=0.0, max=0.999,
+                               help="Keep boxes with this confidence or more (default: as tqgd detect, the operating "
+                                    "confidence recorded in the weights, else 0.25)."),
     batch: int = typer.Option(16, "--batch", min=1, help="Slices per model call."),
     snap_boxes: bool = typer.Option(True, "--snap/--no-snap", help="As for tqgd detect."),
     physics_filter: bool = typer.Option(True, "--physics-filter/--no-physics-filter", help="As for tqgd detect."),

@@ -124,22 +124,39 @@ def operating_conf(detector: SliceDetector, options: DetectOptions) -> float:
     return float(recorded) if recorded is not None else DEFAULT_CONF
 
 
-def holds_calcium(hu_slice: np.ndarray, rows: np.ndarray, threshold_hu: float) -> np.ndarray:
-    """Per box row (full-slice pixel edges), whether any pixel it touches is >= ``threshold_hu``: bool (N,)."""
-    keep = np.zeros(len(rows), dtype=bool)
+def box_peak_hu(hu_slice: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Per box row (full-slice pixel edges), the highest HU of the pixels it touches (-inf for an empty box): (N,)."""
+    peaks = np.full(len(rows), -np.inf)
     for i, (x0, y0, x1, y1) in enumerate(rows[:, :4]):
         region = hu_slice[int(np.floor(y0)):int(np.ceil(y1)), int(np.floor(x0)):int(np.ceil(x1))]
-        keep[i] = bool(region.size) and float(region.max()) >= threshold_hu
-    return keep
+        if region.size:
+            peaks[i] = float(region.max())
+    return peaks
+
+
+def holds_calcium(hu_slice: np.ndarray, rows: np.ndarray, threshold_hu: float) -> np.ndarray:
+    """Per box row, whether any pixel it touches is >= ``threshold_hu``: bool (N,)."""
+    return box_peak_hu(hu_slice, rows) >= threshold_hu
 
 
 def below_metal(hu_slice: np.ndarray, rows: np.ndarray, metal_hu: float) -> np.ndarray:
     """Per box row, whether every pixel it touches stays under ``metal_hu`` (metal is not calcium): bool (N,)."""
-    keep = np.ones(len(rows), dtype=bool)
-    for i, (x0, y0, x1, y1) in enumerate(rows[:, :4]):
-        region = hu_slice[int(np.floor(y0)):int(np.ceil(y1)), int(np.floor(x0)):int(np.ceil(x1))]
-        keep[i] = not region.size or float(region.max()) < metal_hu
-    return keep
+    return box_peak_hu(hu_slice, rows) < metal_hu
+
+
+def postprocess_rows(hu_slice: np.ndarray, rows: np.ndarray, options: DetectOptions) -> tuple[np.ndarray, int, int]:
+    """The steps after the model on one slice's full-slice rows (N, 6) with HU: physics filter (no voxel >= the
+    threshold), snapping, then boxes on metal dropped; returns (rows, dropped without calcium, dropped on metal)."""
+    dropped = metal = 0
+    if options.physics_filter and len(rows):
+        keep = holds_calcium(hu_slice, rows, options.physics_threshold_hu)
+        dropped, rows = int((~keep).sum()), rows[keep]
+    if options.snap_boxes and len(rows):
+        rows = snap_to_calcium(hu_slice, rows, options.physics_threshold_hu)
+    if options.physics_filter and len(rows):
+        keep = below_metal(hu_slice, rows, options.metal_hu)
+        metal, rows = int((~keep).sum()), rows[keep]
+    return rows, dropped, metal
 
 
 def snap_to_calcium(hu_slice: np.ndarray, rows: np.ndarray, threshold_hu: float) -> np.ndarray:
@@ -200,16 +217,9 @@ def detect_volume(volume: CTVolume, detector: SliceDetector, roi: HeartROI | Non
             full[:, [0, 2]] = full[:, [0, 2]].clip(0, width)
             full[:, [1, 3]] = full[:, [1, 3]].clip(0, height)
             full = full[(full[:, 2] > full[:, 0]) & (full[:, 3] > full[:, 1])]  # boxes wholly in the padding
-            if physics and len(full):
-                keep = holds_calcium(volume.hu[z], full, options.physics_threshold_hu)
-                dropped += int((~keep).sum())
-                full = full[keep]
-            if options.snap_boxes and volume.meta.has_hu and len(full):
-                full = snap_to_calcium(volume.hu[z], full, options.physics_threshold_hu)
-            if physics and len(full):
-                keep = below_metal(volume.hu[z], full, options.metal_hu)
-                metal += int((~keep).sum())
-                full = full[keep]
+            if volume.meta.has_hu:
+                full, lost, on_metal = postprocess_rows(volume.hu[z], full, options)
+                dropped, metal = dropped + lost, metal + on_metal
             if len(full):
                 slices.append(SliceDetections(z, [_detection(volume, z, row, detector.names) for row in full]))
         if progress is not None:
