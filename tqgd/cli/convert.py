@@ -63,7 +63,8 @@ def orcascore(
                                         help="single: calcium; artery: LAD/LCX/RCA/undetermined (label 4)."),
     negatives: str = typer.Option("0", "--negatives",
                                   help="Slices without calcium per patient: 0 (paper), a ratio to positive slices "
-                                       "such as 0.5, or all."),
+                                       "such as 0.5, or all; hard:0.5 takes the slices with the most "
+                                       "unlabelled >= 130 HU regions in the ROI."),
     seed: int = typer.Option(0, "--seed", help="Seed for fold assignment and negative sampling."),
     connectivity: int = typer.Option(6, "--connectivity", help="Lesion connectivity in 3D: 6 (OrCaScore) or 26."),
     min_area: int = typer.Option(1, "--min-area", min=1, help="Drop per-slice lesion pieces smaller than this (px)."),
@@ -131,7 +132,8 @@ def masks(
                                             help="4 or 8 (2D), 6 or 26 (3D); default 4 / 6."),
     min_area: int = typer.Option(1, "--min-area", min=1, help="Drop mask pieces smaller than this (pixels)."),
     window: str = typer.Option("paper", "--window", help="HU window for volume images (see tqgd convert orcascore)."),
-    negatives: str = typer.Option("0", "--negatives", help="Volumes: slices without boxes, 0, a ratio, or all."),
+    negatives: str = typer.Option("0", "--negatives", help="Volumes: slices without boxes, 0, a ratio, all, or "
+                                                                 "hard:<ratio> (most >= 130 HU regions first)."),
     seed: int = typer.Option(0, "--seed", help="Seed for negative sampling."),
     mask_suffix: str = typer.Option("", "--mask-suffix", help="Suffix of mask stems, e.g. _mask for a_mask.png."),
 ) -> None:

@@ -25,7 +25,7 @@ from tqgd.data.convert.dataset_yaml import write_convert_json, write_dataset_yam
 from tqgd.data.convert.manifest import MANIFEST_NAME, write_manifest
 from tqgd.data.convert.mask_files import MASK_SUFFIXES, VOLUME_SUFFIXES, file_stem, file_suffix, read_mask
 from tqgd.data.convert.output import prepare_output, remove_stale
-from tqgd.data.convert.slices import choose_negatives, parse_negatives, slice_stem
+from tqgd.data.convert.slices import choose_negatives, is_hard, lookalike_count, parse_negatives, slice_stem
 from tqgd.data.convert.writer import FORMATS, DatasetWriter
 from tqgd.data.formats.coco import write_coco
 from tqgd.data.windowing import Windowing, apply_window, parse_window
@@ -140,8 +140,9 @@ def _convert_pair(image: Path, mask_path: Path, rel: tuple[str, str], writer: Da
                          mask_path)
     connectivity = options.connectivity if options.connectivity not in (4, 8) else {4: 6, 8: 26}[options.connectivity]
     by_slice = boxes_by_slice(mask_to_boxes(mask, connectivity, options.min_area_px, class_of_value, source=mask_path))
+    hardness = (lambda z: lookalike_count(volume.hu[z])) if is_hard(options.negatives) else None
     negatives = choose_negatives([z for z in range(volume.shape[0]) if z not in by_slice], len(by_slice), ratio,
-                                 options.seed, stem)
+                                 options.seed, stem, hardness)
     selected = sorted([*by_slice, *negatives])
     pixels = apply_window(volume.hu[selected], windowing)
     for i, z in enumerate(selected):

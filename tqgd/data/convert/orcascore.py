@@ -34,7 +34,7 @@ from tqgd.data.convert.dataset_yaml import write_convert_json, write_dataset_yam
 from tqgd.data.convert.manifest import MANIFEST_NAME, write_manifest
 from tqgd.data.convert.mask_files import read_mask
 from tqgd.data.convert.output import prepare_output, remove_stale
-from tqgd.data.convert.slices import choose_negatives, parse_negatives, slice_stem
+from tqgd.data.convert.slices import choose_negatives, is_hard, lookalike_count, parse_negatives, slice_stem
 from tqgd.data.convert.writer import MASKS_DIR, DatasetWriter
 from tqgd.data.folds import make_patient_folds, validation_fold_of
 from tqgd.data.model_input import InputSpec, auto_crop_size, crop_box, slice_images
@@ -166,8 +166,9 @@ def _convert_case(case: OrcaCase, src: Path, writer: DatasetWriter, options: Orc
     kept: list[Box] = [b for b in (box.in_crop(x0, y0, x1, y1) for box in boxes) if b is not None]
     report.boxes_outside_crop += len(boxes) - len(kept)
     by_slice = boxes_by_slice(kept)
+    hardness = (lambda z: lookalike_count(volume.hu[z, max(y0, 0):y1, max(x0, 0):x1])) if is_hard(options.negatives) else None
     negatives = choose_negatives([z for z in range(volume.shape[0]) if z not in by_slice], len(by_slice),
-                                 negative_ratio, options.seed, case.case_id)
+                                 negative_ratio, options.seed, case.case_id, hardness)
     selected = sorted([*by_slice, *negatives])
     seconds["boxes"] += time.perf_counter() - start
     start = time.perf_counter()
