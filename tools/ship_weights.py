@@ -13,17 +13,33 @@ import sys
 from pathlib import Path
 
 
+def initialised_from(checkpoint: Path, card: Path | None) -> dict:
+    """The card's record of a fine-tuning start: the checkpoint's name and sha256, and its own card when given."""
+    import hashlib
+    import json
+
+    record = {"file": checkpoint.name, "sha256": hashlib.sha256(checkpoint.read_bytes()).hexdigest()}
+    if card is not None:
+        record["card"] = json.loads(card.read_text(encoding="utf-8"))
+    return {"initialised_from": record}
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv``, build (resuming) and optionally install; returns the exit code."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], prog="ship_weights.py")
     parser.add_argument("--work", type=Path, required=True, help="Work folder (phantoms, datasets, runs); reused.")
     parser.add_argument("--gated", type=int, default=None, help="Gated phantom patients (default 16).")
     parser.add_argument("--non-gated", type=int, default=None, help="Non-gated phantom patients (default 16).")
-    parser.add_argument("--model", default=None, help="Calcium model config (default tqgdnet-n).")
+    parser.add_argument("--model", default=None,
+                        help="Calcium model config (default tqgdnet-n), or a .pt to fine-tune from.")
     parser.add_argument("--epochs", type=int, default=None, help="Calcium epochs (default: CPU_RECIPE's).")
     parser.add_argument("--crop-size", type=int, default=None, help="Native-pixel crop side in px (default 384).")
     parser.add_argument("--context", type=int, default=None, choices=(1, 3), help="1 slice or 2.5D (default 3).")
+    parser.add_argument("--negatives", default=None,
+                        help="Calcium-free slices per positive slice (default 0.5; hard:0.5 = most look-alikes).")
     parser.add_argument("--device", default=None, help="cpu (default) or a GPU such as 0.")
+    parser.add_argument("--init-card", type=Path, default=None,
+                        help="card.json of the weights a .pt --model came from; the new card records it.")
     parser.add_argument("--install", action="store_true", help="Copy the finished weights into tqgd/weights/.")
     args = parser.parse_args(argv)
 
@@ -34,13 +50,15 @@ def main(argv: list[str] | None = None) -> int:
 
     changes = {"gated_patients": args.gated, "non_gated_patients": args.non_gated, "model": args.model,
                "crop_size": args.crop_size, "context": args.context, "device": args.device,
+               "negatives": args.negatives,
                "recipe": {"epochs": args.epochs} if args.epochs else None}
     settings = ShipSettings(**{k: v for k, v in changes.items() if v is not None})
     try:
         built = build(args.work, settings)
         if args.install:
             point = read_operating_point(args.work)
-            print(f"installed: {install(built, weights_dir(), settings, operating_point=point)}")
+            notes = initialised_from(Path(args.model), args.init_card) if (args.model or "").endswith(".pt") else None
+            print(f"installed: {install(built, weights_dir(), settings, notes, operating_point=point)}")
     except TQGDError as exc:
         print(f"ship_weights: error: {exc}", file=sys.stderr)
         return exc.exit_code
