@@ -14,6 +14,7 @@ Deterministic for a seed on the CPU (shuffling by a seeded generator, no data-de
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -141,7 +142,7 @@ def load_baseline(path: str | Path, device: str = "cpu") -> tuple[ResUNet18, dic
     path = Path(path)
     try:
         saved = torch.load(path, map_location=device, weights_only=True)
-    except (OSError, RuntimeError, ValueError) as exc:
+    except (OSError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError) as exc:
         raise CheckpointError(f"cannot read the baseline weights ({exc})", path) from exc
     if not isinstance(saved, dict) or saved.get("format") != "tqgd-xa-resunet18":
         raise CheckpointError("not a ResUNet-18 baseline file written by 'tqgd xa baseline'", path)
