@@ -1,20 +1,17 @@
 """tqgd: coronary artery calcium detection in CT (TQGDNet on ultralytics) and calcium scoring.
 
-Importing tqgd first makes ultralytics offline and quiet (see ``tqgd.offline``); this must happen before
-ultralytics is imported, so ``import tqgd`` comes first in any program that uses both. It then allow-lists tqgd's
-model classes for restricted checkpoint loading (``tqgd.nn.safe_globals``).
+Importing tqgd makes ultralytics offline and quiet and allow-lists tqgd's model classes for restricted
+(weights-only) checkpoint loading, without importing ultralytics or torch itself: it sets ultralytics' environment
+switches now (``tqgd.offline``) and finishes the set-up the moment ultralytics is first imported
+(``tqgd.runtime``). ``import tqgd`` must therefore come before ultralytics in any program that uses both.
 """
 
-from tqgd.offline import configure_environment as _configure_environment
+__version__ = "0.1.0"
+
+from tqgd.offline import configure_environment as _configure_environment  # noqa: E402
 
 _configure_environment()
 
-from tqgd.offline import configure_settings as _configure_settings  # noqa: E402
+from tqgd.runtime import watch_ultralytics as _watch_ultralytics  # noqa: E402
 
-_configure_settings()
-
-from tqgd.nn.safe_globals import allow_tqgd_classes as _allow_tqgd_classes  # noqa: E402
-
-_allow_tqgd_classes()  # checkpoints holding tqgd layers load under restricted (weights-only) loading
-
-__version__ = "0.1.0"
+_watch_ultralytics()

@@ -3,7 +3,8 @@
 Hospital machines have no internet, and a training run must never stall on a font download, a weights
 download, an update check or a settings sync. ``configure_environment()`` runs once, from ``tqgd/__init__``,
 before anything imports ultralytics (ultralytics reads its switches from the environment at import time).
-``configure_settings()`` then turns off ultralytics' integrations in the settings file tqgd owns.
+``configure_settings()`` turns off ultralytics' integrations in the settings file tqgd owns; it imports ultralytics,
+so it runs only when ultralytics is first imported anyway (``tqgd.runtime.ensure_ready``).
 
 Environment variables a user sets explicitly are respected (``setdefault``), so ``YOLO_VERBOSE=1`` still
 brings ultralytics' own logging back.

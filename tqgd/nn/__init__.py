@@ -25,3 +25,7 @@ __all__ = [
     "registered_modules",
     "resolve_model_cfg",
 ]
+
+from tqgd.nn.safe_globals import allow_tqgd_classes as _allow_tqgd_classes  # noqa: E402
+
+_allow_tqgd_classes()  # checkpoints holding tqgd layers load under restricted (weights-only) loading

@@ -2,7 +2,9 @@
 
 ``import tqgd`` turns on ultralytics' restricted loading (ULTRALYTICS_SAFE_LOAD=1), which unpickles only allow-listed
 classes. ultralytics lists its own; ``allow_tqgd_classes()`` adds tqgd's (every registered layer, their building
-blocks and the model class). Their constructors only build layers: no I/O, downloads or eval.
+blocks and the model class). ``tqgd.nn`` calls it at the end of its import, which ``tqgd.runtime`` triggers as soon as
+ultralytics is imported, so no checkpoint can load before. Their constructors only build layers: no I/O, downloads
+or eval.
 """
 
 from __future__ import annotations
