@@ -197,6 +197,9 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--jobs", type=int, default=2, help="trainings in parallel (default 2: one per CPU core)")
     parser.add_argument("--update", type=Path, nargs="?", const=Path("BENCHMARKS.md"),
                         help="write the tables into this Markdown file's ablation_quality block")
+    parser.add_argument("--block", default=BLOCK_NAME,
+                        help="name of the Markdown block to write (default ablation_quality); another name keeps "
+                             "that table, e.g. a subset re-run on new data next to the full one")
     args = parser.parse_args(argv)
     schedule = SCHEDULES["smoke" if args.smoke else args.schedule]
     overrides = {k: getattr(args, k) for k in ("patients", "folds", "epochs", "imgsz", "batch", "device")
@@ -215,7 +218,7 @@ def main(argv: list[str] | None = None) -> str:
     write_json(work / "ablation.json", {"record": record, "schedule": asdict(schedule), "results": results})
     print(block)
     if args.update:
-        update_block(BLOCK_NAME, block, args.update)
+        update_block(args.block, block, args.update)
     return block
 
 
