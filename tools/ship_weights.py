@@ -10,15 +10,21 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 
 def initialised_from(checkpoint: Path, card: Path | None) -> dict:
-    """The card's record of a fine-tuning start: the checkpoint's name and sha256, and its own card when given."""
+    """The card's record of a fine-tuning start: the checkpoint's name, sha256 and architecture, and its own card
+    when given."""
     import hashlib
     import json
 
-    record = {"file": checkpoint.name, "sha256": hashlib.sha256(checkpoint.read_bytes()).hexdigest()}
+    from tqgd.engine.weights import load_checkpoint
+
+    architecture = str(load_checkpoint(checkpoint)["train_args"]["model"]).removesuffix(".yaml")
+    record = {"file": checkpoint.name, "sha256": hashlib.sha256(checkpoint.read_bytes()).hexdigest(),
+              "architecture": architecture}
     if card is not None:
         record["card"] = json.loads(card.read_text(encoding="utf-8"))
     return {"initialised_from": record}
@@ -57,7 +63,10 @@ def main(argv: list[str] | None = None) -> int:
         built = build(args.work, settings)
         if args.install:
             point = read_operating_point(args.work)
-            notes = initialised_from(Path(args.model), args.init_card) if (args.model or "").endswith(".pt") else None
+            notes = None
+            if (args.model or "").endswith(".pt"):  # the card names the architecture, the start checkpoint aside
+                notes = initialised_from(Path(args.model), args.init_card)
+                settings = replace(settings, model=notes["initialised_from"]["architecture"])
             print(f"installed: {install(built, weights_dir(), settings, notes, operating_point=point)}")
     except TQGDError as exc:
         print(f"ship_weights: error: {exc}", file=sys.stderr)
