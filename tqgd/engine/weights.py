@@ -187,7 +187,7 @@ def load_weights(path: str | Path, trust: bool | None = None) -> Any:
             if not isinstance(loaded.model, TQGDDetectionModel):
                 from ultralytics import YOLO
 
-                loaded = YOLO(str(path))
+                loaded = YOLO(loaded)  # takes over the loaded state (stock task map), without reading the file again
         except Exception as exc:  # torch, pickle and ultralytics raise many types for a bad file
             raise checkpoint_error(exc, path, trusted) from exc
     return loaded
