@@ -219,8 +219,8 @@ def detect_postprocess(hu_slice: np.ndarray, rows: np.ndarray) -> tuple[np.ndarr
     full-slice rows (N, 6); returns (rows, boxes dropped)."""
     from tqgd.engine.detect import DetectOptions, postprocess_rows
 
-    rows, dropped, metal = postprocess_rows(hu_slice, rows, DetectOptions())
-    return rows, dropped + metal
+    rows, counts = postprocess_rows(hu_slice, rows, DetectOptions())
+    return rows, sum(counts.values())
 
 
 def unet_predictor(weights: Path, spec, device: str) -> Predictor:

@@ -83,3 +83,26 @@ def test_boxes_on_metal_are_dropped_after_snapping_and_counted(monkeypatch):
     assert result.model["physics_filter"]["dropped_metal_boxes"] == 1
     off = detect_volume(volume, detector, None, DetectOptions(physics_filter=False))
     assert len(off.all_detections()) == 2
+
+
+def test_boxes_on_part_of_a_larger_structure_are_dropped_but_enclosed_deposits_stay(monkeypatch):
+    """A box on a stretch of a long bright bar (a rib, the aortic wall) is dropped and counted; a deposit the box
+    encloses stays, and so does one cut by the slice border (the window stops there, not the structure)."""
+    hu = np.full((1, 60, 60), 40.0, dtype=np.float32)
+    hu[0, 20:23, 5:55] = 700.0  # a 50 px bar
+    hu[0, 40:43, 30:33] = 400.0  # a 3 x 3 deposit
+    hu[0, 50:53, 0:3] = 400.0  # a deposit at the slice border
+    meta = ScanMetadata(source=Path("synthetic"), format="synthetic", has_hu=True)
+    volume = CTVolume(hu=hu, spacing_mm=(3.0, 0.7, 0.7), origin_mm=(0.0, 0.0, 0.0), direction=np.eye(3), meta=meta)
+    rows = np.array([[25.0, 19.0, 31.0, 24.0, 0.9, 0],   # 6 px of the bar
+                     [29.0, 39.0, 34.0, 44.0, 0.8, 0],   # the deposit
+                     [0.0, 49.0, 4.0, 54.0, 0.7, 0]])    # the border deposit
+    spec = InputSpec(parse_window("calcium"))
+    detector = SimpleNamespace(input_spec=spec, windowing=spec.windowing, names={0: "calcium"},
+                               describe=lambda: {"weights": "fake"})
+    monkeypatch.setattr(detect, "predict", lambda det, images, conf, imgsz=None: [rows.copy()])
+    result = detect_volume(volume, detector, None, DetectOptions())
+    assert sorted(d.box_xyxy for _, d in result.all_detections()) == [(0.0, 50.0, 3.0, 53.0), (30.0, 40.0, 33.0, 43.0)]
+    assert result.model["physics_filter"]["dropped_spilling_boxes"] == 1
+    kept = detect_volume(volume, detector, None, DetectOptions(drop_spilling=False))
+    assert len(kept.all_detections()) == 3

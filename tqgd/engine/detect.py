@@ -7,8 +7,10 @@ batches, one call per batch; only one batch of images exists at a time.
 Physics filter (on by default, ``DetectOptions.physics_filter``): a box that holds no voxel at or above the calcium
 threshold (130 HU) cannot be calcium and is dropped, and neither can a box whose (snapped) deposit reaches metal
 density (``metal_hu``, 2500 HU: coronary calcium stays under about 1500-2000 HU at 120 kVp, while wires, clips and
-pacemaker leads saturate a 12-bit scanner at 3071 HU; OrCaScore-style references do not score metal); the result
-records how many of each were dropped. Box snapping (on by
+pacemaker leads saturate a 12-bit scanner at 3071 HU; OrCaScore-style references do not score metal), nor a box whose
+calcium component runs on past the snapping window (``drop_spilling``: the box sits on part of a structure more
+than twice its size, such as a rib or the aortic wall, not on a deposit it encloses); the result records how many
+of each were dropped. Box snapping (on by
 default, ``DetectOptions.snap_boxes``): a kept box is replaced by the tight box of the calcium (>= threshold,
 8-connected) that holds its brightest pixel, searched within the box grown by half its size: the reference boxes
 are exactly such tight boxes, and a 2 px deposit needs sub-pixel box edges to reach IoU 0.5. Boxes that snap to the
@@ -58,6 +60,7 @@ class DetectOptions:
     physics_threshold_hu: float = 130.0
     metal_hu: float = 2500.0
     snap_boxes: bool = True
+    drop_spilling: bool = True  # with snapping: drop boxes whose calcium runs on past twice the box (bone, aorta)
 
     def __post_init__(self) -> None:
         if self.conf is not None and not 0.0 <= self.conf < 1.0:
@@ -144,19 +147,26 @@ def below_metal(hu_slice: np.ndarray, rows: np.ndarray, metal_hu: float) -> np.n
     return box_peak_hu(hu_slice, rows) < metal_hu
 
 
-def postprocess_rows(hu_slice: np.ndarray, rows: np.ndarray, options: DetectOptions) -> tuple[np.ndarray, int, int]:
+#: The counts ``postprocess_rows`` returns, as recorded under ``model.physics_filter`` of a detections file.
+DROP_COUNTS = ("dropped_boxes", "dropped_metal_boxes", "dropped_spilling_boxes")
+
+
+def postprocess_rows(hu_slice: np.ndarray, rows: np.ndarray, options: DetectOptions) -> tuple[np.ndarray, dict[str, int]]:
     """The steps after the model on one slice's full-slice rows (N, 6) with HU: physics filter (no voxel >= the
-    threshold), snapping, then boxes on metal dropped; returns (rows, dropped without calcium, dropped on metal)."""
-    dropped = metal = 0
+    threshold), snapping, then boxes on metal and (``drop_spilling``) boxes on larger structures dropped; returns the
+    rows and the count of each drop (``DROP_COUNTS``)."""
+    counts = dict.fromkeys(DROP_COUNTS, 0)
     if options.physics_filter and len(rows):
         keep = holds_calcium(hu_slice, rows, options.physics_threshold_hu)
-        dropped, rows = int((~keep).sum()), rows[keep]
+        counts["dropped_boxes"], rows = int((~keep).sum()), rows[keep]
     if options.snap_boxes and len(rows):
-        rows = snap_to_calcium(hu_slice, rows, options.physics_threshold_hu)
+        rows, spills = snap_rows(hu_slice, rows, options.physics_threshold_hu)
+        if options.physics_filter and options.drop_spilling:
+            counts["dropped_spilling_boxes"], rows = int(spills.sum()), rows[~spills]
     if options.physics_filter and len(rows):
         keep = below_metal(hu_slice, rows, options.metal_hu)
-        metal, rows = int((~keep).sum()), rows[keep]
-    return rows, dropped, metal
+        counts["dropped_metal_boxes"], rows = int((~keep).sum()), rows[keep]
+    return rows, counts
 
 
 def snap_to_calcium(hu_slice: np.ndarray, rows: np.ndarray, threshold_hu: float) -> np.ndarray:
@@ -165,10 +175,17 @@ def snap_to_calcium(hu_slice: np.ndarray, rows: np.ndarray, threshold_hu: float)
 
     A box without such a pixel is kept as it is. Output rows are sorted by confidence, highest first.
     """
+    return snap_rows(hu_slice, rows, threshold_hu)[0]
+
+
+def snap_rows(hu_slice: np.ndarray, rows: np.ndarray, threshold_hu: float) -> tuple[np.ndarray, np.ndarray]:
+    """``snap_to_calcium``'s rows (M, 6) and, per output row, whether its component runs on past the search window
+    (touches a window side that is not the slice border): part of a structure more than twice the model's box, such
+    as bone or the aortic wall, rather than a deposit the box encloses. bool (M,)."""
     from scipy import ndimage
 
     height, width = hu_slice.shape
-    out = []
+    out, spills = [], []
     for row in rows[np.argsort(-rows[:, 4])] if len(rows) else rows:
         x0, y0, x1, y1 = row[:4]
         bx0, by0 = int(np.floor(x0)), int(np.floor(y0))
@@ -176,6 +193,7 @@ def snap_to_calcium(hu_slice: np.ndarray, rows: np.ndarray, threshold_hu: float)
         inner = hu_slice[by0:by1, bx0:bx1]
         if not inner.size or float(inner.max()) < threshold_hu:
             out.append(row)
+            spills.append(False)
             continue
         gx, gy = max(2, (bx1 - bx0) // 2), max(2, (by1 - by0) // 2)
         wx0, wy0, wx1, wy1 = max(bx0 - gx, 0), max(by0 - gy, 0), min(bx1 + gx, width), min(by1 + gy, height)
@@ -184,9 +202,12 @@ def snap_to_calcium(hu_slice: np.ndarray, rows: np.ndarray, threshold_hu: float)
         ys, xs = np.nonzero(labels == labels[by0 - wy0 + peak_y, bx0 - wx0 + peak_x])
         snapped = row.copy()
         snapped[:4] = (wx0 + xs.min(), wy0 + ys.min(), wx0 + xs.max() + 1, wy0 + ys.max() + 1)
-        if not any(np.array_equal(snapped[:4], kept[:4]) for kept in out):
-            out.append(snapped)
-    return np.array(out, dtype=np.float64).reshape(-1, 6)
+        if any(np.array_equal(snapped[:4], kept[:4]) for kept in out):
+            continue
+        out.append(snapped)
+        spills.append(bool((xs.min() == 0 < wx0) or (ys.min() == 0 < wy0) or (xs.max() == wx1 - wx0 - 1 and wx1 < width)
+                           or (ys.max() == wy1 - wy0 - 1 and wy1 < height)))
+    return np.array(out, dtype=np.float64).reshape(-1, 6), np.array(spills, dtype=bool)
 
 
 def _images(volume: CTVolume, detector: SliceDetector, z_range: range, box: tuple[int, int, int, int]
@@ -207,7 +228,7 @@ def detect_volume(volume: CTVolume, detector: SliceDetector, roi: HeartROI | Non
     imgsz = (x1 - x0) if spec.crop_size else None
     physics = options.physics_filter and volume.meta.has_hu
     conf = operating_conf(detector, options)
-    dropped = metal = 0
+    dropped = dict.fromkeys(DROP_COUNTS, 0)
     slices: list[SliceDetections] = []
     for start in range(0, depth, options.batch):
         stop = min(start + options.batch, depth)
@@ -218,8 +239,8 @@ def detect_volume(volume: CTVolume, detector: SliceDetector, roi: HeartROI | Non
             full[:, [1, 3]] = full[:, [1, 3]].clip(0, height)
             full = full[(full[:, 2] > full[:, 0]) & (full[:, 3] > full[:, 1])]  # boxes wholly in the padding
             if volume.meta.has_hu:
-                full, lost, on_metal = postprocess_rows(volume.hu[z], full, options)
-                dropped, metal = dropped + lost, metal + on_metal
+                full, counts = postprocess_rows(volume.hu[z], full, options)
+                dropped = {key: dropped[key] + counts[key] for key in DROP_COUNTS}
             if len(full):
                 slices.append(SliceDetections(z, [_detection(volume, z, row, detector.names) for row in full]))
         if progress is not None:
@@ -234,8 +255,9 @@ def detect_volume(volume: CTVolume, detector: SliceDetector, roi: HeartROI | Non
                                   "heart_crop": roi.to_json() if roi is not None else None,
                                   "model_crop_xyxy": [x0, y0, x1, y1],
                                   "physics_filter": {"threshold_hu": options.physics_threshold_hu,
-                                                     "dropped_boxes": dropped, "metal_hu": options.metal_hu,
-                                                     "dropped_metal_boxes": metal} if physics else None,
+                                                     "metal_hu": options.metal_hu,
+                                                     "drop_spilling": options.drop_spilling,
+                                                     **dropped} if physics else None,
                                   "snap_boxes": bool(options.snap_boxes and volume.meta.has_hu)})
 
 

@@ -168,8 +168,9 @@ def detect_scan(path: Path, out: Path, setup: DetectSetup, used: set[str], sever
     physics = result.model.get("physics_filter")
     if physics is not None:
         outcome.notes.append(f"physics filter: dropped {physics['dropped_boxes']} boxes without a voxel >= "
-                             f"{physics['threshold_hu']:g} HU and {physics.get('dropped_metal_boxes', 0)} on metal "
-                             f"(>= {physics.get('metal_hu', 0):g} HU) (--no-physics-filter keeps them)")
+                             f"{physics['threshold_hu']:g} HU, {physics.get('dropped_metal_boxes', 0)} on metal "
+                             f"(>= {physics.get('metal_hu', 0):g} HU) and {physics.get('dropped_spilling_boxes', 0)} "
+                             "on structures larger than twice the box (--no-physics-filter keeps them)")
     outcome.result = result
     write_outputs(volume, result, setup, outcome.out, outcome)
     return outcome
