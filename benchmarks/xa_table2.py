@@ -133,17 +133,20 @@ def detector_fold(args: argparse.Namespace, data: Path, fold: int, model: str, p
 NOT_IN_RESULT = ("json", "doc", "no_doc", "only_folds", "models")
 
 
-def cached(args: argparse.Namespace, path: Path, job) -> dict:
-    """``job()``'s record, stored at ``path``; a stored record made with the same options is reused."""
+def cached(args: argparse.Namespace, path: Path, job) -> tuple[dict, float | None, float | None]:
+    """(record, wall s, CPU s) of ``job()``, stored at ``path``; a stored record made with the same options is reused
+    with the times it took then (None when they were not stored)."""
     options = {k: str(v) for k, v in vars(args).items() if k not in NOT_IN_RESULT}
     if path.is_file():
         stored = json.loads(path.read_text(encoding="utf-8"))
         if stored.get("options") == options:
             log(f"reusing {path}")
-            return stored["record"]
+            return stored["record"], stored.get("wall_seconds"), stored.get("cpu_seconds")
+    wall, cpu = time.time(), cpu_seconds()
     record = job()
-    write_json(path, {"options": options, "record": record})
-    return record
+    wall, cpu = time.time() - wall, cpu_seconds() - cpu
+    write_json(path, {"options": options, "record": record, "wall_seconds": wall, "cpu_seconds": cpu})
+    return record, wall, cpu
 
 
 def epoch_logger(fold: int):
@@ -168,7 +171,7 @@ def run(args: argparse.Namespace) -> dict:
                                  schedule=args.schedule, device=args.device)
     roi_options = RoiOptions(step_px=args.dilation_step, min_roi_px=args.min_roi_px)
     results: dict[str, list[dict]] = {"ResUNet-18 (baseline)": []}
-    seconds: dict[str, float] = {}
+    times: dict[str, list[tuple[float | None, float | None]]] = {}
     for fold in folds:
         jobs = [("ResUNet-18 (baseline)", "baseline",
                  lambda f=fold: run_baseline_fold(patch_set, f, train_options, roi_options, masks,
@@ -176,18 +179,30 @@ def run(args: argparse.Namespace) -> dict:
         jobs += [(DETECTOR_NAMES.get(m, m), m.replace(".yaml", ""),
                   lambda f=fold, m=m: detector_fold(args, data, f, m, patch_set, masks)) for m in args.models]
         for name, tag, job in jobs:
-            t0 = time.time()
-            rec = cached(args, args.work / "results" / f"{tag}_fold{fold}.json", job)
+            rec, wall, cpu = cached(args, args.work / "results" / f"{tag}_fold{fold}.json", job)
             results.setdefault(name, []).append(rec)
-            seconds[name] = seconds.get(name, 0.0) + time.time() - t0
+            times.setdefault(name, []).append((wall, cpu))
             log(f"{name} fold {fold}: F1 {rec['f1']:.2f}, IoM {rec['iom']}, HD {rec['hd_mm']}, mAP50 "
                 f"{rec['map50']:.3f}")
     summary = json.loads((data / DATASET_JSON).read_text(encoding="utf-8"))
     return {**record, "options": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
             "dataset": {k: summary[k] for k in ("images", "images_with_calcium", "boxes", "patients")},
             "runs_left_out": sorted(p.stem for p in (args.work / "runs_unsynchronised").glob("*.dcm")),
-            "results": results, "wall_seconds": {**seconds, "total": time.time() - started},
-            "cpu_seconds_total": cpu_seconds() - cpu_start}
+            "results": results, "fold_seconds": {m: [{"wall": w, "cpu": c} for w, c in t] for m, t in times.items()},
+            "call_wall_seconds": time.time() - started, "call_cpu_seconds": cpu_seconds() - cpu_start}
+
+
+def compute_line(out: dict) -> str:
+    """Per method: wall and CPU minutes summed over its folds (as stored with each fold's result), and this call."""
+    parts = []
+    for method, folds in out["fold_seconds"].items():
+        if any(f["wall"] is None for f in folds):
+            parts.append(f"{method} not recorded for {sum(f['wall'] is None for f in folds)} fold(s)")
+        else:
+            parts.append(f"{method} {sum(f['wall'] for f in folds) / 60:.1f} min wall / "
+                         f"{sum(f['cpu'] for f in folds) / 60:.1f} min CPU")
+    return (f"Compute summed over folds: {'; '.join(parts)}. This call: {out['call_wall_seconds'] / 60:.1f} min "
+            f"wall, {out['call_cpu_seconds'] / 60:.1f} min CPU.")
 
 
 def block(out: dict) -> str:
@@ -203,8 +218,7 @@ def block(out: dict) -> str:
             f"{opts['dilation_step']} px, islands under {opts['min_roi_px']} px removed. Baseline: {opts['epochs']} epoch(s), "
             f"{opts['schedule']} schedule, batch {opts['batch']}, AdamW lr {opts['lr']}, random init. Detectors: "
             f"{opts['det_epochs']} epoch(s), batch {opts['det_batch']}, ROI = boxes with confidence >= "
-            f"{opts['det_conf']}. Wall time {out['wall_seconds']['total'] / 60:.1f} min, CPU time "
-            f"{out['cpu_seconds_total'] / 60:.1f} min. Median (first-third quartile) over folds; "
+            f"{opts['det_conf']}. {compute_line(out)} Median (first-third quartile) over folds; "
             f"`[n/N folds]` = the value was undefined in the other folds.\n\n{table}")
 
 

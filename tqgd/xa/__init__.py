@@ -8,8 +8,13 @@ The room holds, from the bottom up:
   ``writer`` to store a sequence as an X-Ray Angiographic Image Storage object;
 - ``sync``: the paper's ECG-like signal (distance of every frame to the first), FFT for the heartbeat period, and
   the pairing of each non-contrast frame with the contrast frame in the same cardiac phase;
-- ``dataset``: YOLO datasets from the paired frames (non-contrast, contrast, difference as the three channels).
+- ``dataset``: YOLO datasets from the paired frames (non-contrast, contrast, difference as the three channels);
+- ``roi``, ``roi_metrics``: the paper's ROI targets (calcium dilated 4 x 5 px) and post-processing; IoM, Hausdorff
+  distance in mm and patch precision/recall/F1;
+- ``baseline_*``: the paper's double-head ResNet-18 + U-Net decoder (ResUNet-18), its data, training and one fold;
+- ``table2``: every method (baseline ROIs, detector boxes) scored the same way, laid out as the paper's Table 2.
 
 Nothing here imports the CT rooms except the shared mask-to-box tools (``tqgd.data.boxes``), the YOLO label
-format, the folds and ``tqgd.io`` / ``tqgd.errors``.
+format, the folds, the IoM of ``tqgd.baselines.instance_metrics``, the pycocotools scoring of
+``tqgd.engine.coco_eval`` and ``tqgd.io`` / ``tqgd.errors``.
 """
