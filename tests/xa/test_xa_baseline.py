@@ -48,6 +48,7 @@ def test_model_outputs_a_logit_per_patch_and_a_full_size_roi_map() -> None:
         model(torch.rand(1, 3, 64))
 
 
+@pytest.mark.slow
 def test_training_is_repeatable_for_a_seed_and_weights_round_trip(tmp_path) -> None:
     rng = np.random.default_rng(0)
     images = rng.integers(0, 255, (4, 32, 32, 3), dtype=np.uint8)
