@@ -15,6 +15,7 @@ from tqgd.engine.dataset_check import check_data_yaml
 from tqgd.errors import DatasetError, LabelError, OutputError
 from tqgd.xa.dataset import DatasetOptions, build_xa_dataset
 from tqgd.xa.pair_image import five_patches
+from tqgd.xa.writer import XAHeader, write_xa
 
 
 def _components(mask: np.ndarray) -> list[tuple[int, int, int, int]]:
@@ -136,6 +137,30 @@ def test_bad_inputs_are_named(whole, small_runs, tmp_path) -> None:
         build_xa_dataset(lone, tmp_path / "o2")
     with pytest.raises(DatasetError, match="cannot fill 5 patient-grouped folds"):
         build_xa_dataset(small_runs, tmp_path / "o3", DatasetOptions(frames_per_run=1, folds=5))
+
+
+def test_a_run_that_cannot_be_synchronised_is_left_out_and_named(small_runs, tmp_path) -> None:
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    for path in small_runs.glob("*.*"):
+        (runs / path.name).write_bytes(path.read_bytes())
+    short = pydicom.dcmread(small_runs / "P001V1.dcm").pixel_array[:12]  # under two beats: no period measurable
+    header = XAHeader(patient_id="P009", patient_name="Phantom^P009", series_description="short", fps=15.0,
+                      imager_spacing_mm=0.2, sid_mm=1000.0, sod_mm=750.0, primary_deg=0.0, secondary_deg=0.0)
+    write_xa(runs / "P009V1.dcm", short, header, uid_seed="short")
+    with np.load(small_runs / "P001V1.npz") as data:
+        np.savez_compressed(runs / "P009V1.npz", calcium=data["calcium"][:12])
+    summary = build_xa_dataset(runs, tmp_path / "out", DatasetOptions(frames_per_run=2, folds=2))
+    assert [s["run"] for s in summary["skipped"]] == ["P009V1"]
+    assert "beats" in summary["skipped"][0]["reason"]
+    assert sorted(r["run"] for r in summary["runs"]) == ["P001V1", "P001V2", "P002V1"]
+    assert {row["run"] for row in _manifest(tmp_path / "out")} == {"P001V1", "P001V2", "P002V1"}
+    only_short = tmp_path / "only-short"
+    only_short.mkdir()
+    for suffix in (".dcm", ".npz"):
+        (only_short / f"P009V1{suffix}").write_bytes((runs / f"P009V1{suffix}").read_bytes())
+    with pytest.raises(DatasetError, match="no run could be synchronised .*P009V1"):
+        build_xa_dataset(only_short, tmp_path / "out2")
 
 
 @pytest.mark.slow

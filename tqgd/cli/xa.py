@@ -193,6 +193,8 @@ def dataset(
                       f"{rec['pairs_within_1_frame']:.0%}" if known else "-")
     console = Console()
     console.print(table)
+    for skip in summary["skipped"]:
+        console.print(f"[yellow]left out {skip['run']}[/yellow]: {skip['reason']}")
     console.print(f"{summary['images']} images ({summary['images_with_calcium']} with calcium, {summary['boxes']} "
                     f"boxes) from {len(summary['runs'])} runs of {summary['patients']} patients; "
                     f"train with: tqgd train --data {out.resolve() / 'xa.yaml'}")

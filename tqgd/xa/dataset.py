@@ -15,6 +15,9 @@ Layout of OUT::
     fold<k>.yaml, xa.yaml          dataset YAMLs for 'tqgd train' (xa.yaml = fold 0)
     manifest.csv                   image -> run, patient, frames paired, patch corner, boxes, validation fold
     xa_dataset.json                options and, per run, the synchronisation found (and its error, for phantoms)
+
+A run that cannot be synchronised (too few beats, no contrast onset found) is left out and listed under
+``skipped`` with the reason; the dataset fails only when no run is left.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from tqgd.data.boxes import mask_to_boxes
 from tqgd.data.convert.dataset_yaml import write_dataset_yaml, write_fold_list
 from tqgd.data.folds import make_patient_folds, validation_fold_of
 from tqgd.data.formats.yolo import format_yolo_labels
-from tqgd.errors import DatasetError, LabelError, OutputError
+from tqgd.errors import DatasetError, LabelError, OutputError, ScanReadError
 from tqgd.io import atomic_path, write_json, write_text
 from tqgd.xa.pair_image import PATCH_SIZE, five_patches, pair_image, run_window
 from tqgd.xa.reader import read_xa
@@ -72,11 +75,18 @@ def _write_png(path: Path, rgb: np.ndarray) -> None:
             raise OutputError("cannot write the image (OpenCV refused it)", path)
 
 
+class _Unsynchronised(Exception):
+    """A run whose frames could not be synchronised; the dataset leaves it out."""
+
+
 def _run_samples(path: Path, out: Path, options: DatasetOptions) -> tuple[list[dict], dict]:
     """Write one run's images and labels; return (manifest rows without fold, run record)."""
     seq = read_xa(path)
     truth = load_truth(path, seq.num_frames, seq.frames.shape[1:])
-    sync = synchronise(seq.frames, seq.frame_rate_fps)
+    try:
+        sync = synchronise(seq.frames, seq.frame_rate_fps)
+    except ScanReadError as exc:
+        raise _Unsynchronised(exc.detail) from exc
     record = {"run": path.stem, "period_frames": sync.period_frames, "contrast_start": sync.contrast_start,
               "contrast_full": sync.contrast_full, "pairs": len(sync.pairs)}
     if truth.phase is not None:
@@ -130,13 +140,21 @@ def build_xa_dataset(runs_dir: str | Path, out: str | Path, options: DatasetOpti
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise OutputError("exists and is not an empty folder; choose a new folder for the dataset", out)
     rows: list[dict] = []
-    records = []
+    records, skipped = [], []
     for path in runs:
-        run_rows, record = _run_samples(path, out, options)
-        rows += run_rows
-        records.append(record)
+        try:
+            run_rows, record = _run_samples(path, out, options)
+        except _Unsynchronised as exc:
+            skipped.append({"run": path.stem, "reason": str(exc)})
+        else:
+            rows += run_rows
+            records.append(record)
         if progress is not None:
             progress(path.stem)
+    if not records:
+        reasons = "; ".join(f"{s['run']}: {s['reason']}" for s in skipped)
+        raise DatasetError(f"no run could be synchronised ({reasons}); check that each run holds a contrast "
+                           "injection after at least two beats without contrast", runs_dir)
     positives: dict[str, int] = {}
     for row in rows:
         positives[row["patient"]] = positives.get(row["patient"], 0) + (row["n_boxes"] > 0)
@@ -164,6 +182,7 @@ def build_xa_dataset(runs_dir: str | Path, out: str | Path, options: DatasetOpti
                "images": len(rows), "images_with_calcium": int(sum(r["n_boxes"] > 0 for r in rows)),
                "boxes": int(sum(r["n_boxes"] for r in rows)), "patients": len(positives),
                "folds": [{"index": f.index, "train": f.train, "val": f.val} for f in folds], "runs": records,
+               "skipped": skipped,
                "channels": ["non-contrast", "contrast", "128 + 2 (non-contrast - contrast)"]}
     write_json(out / DATASET_JSON, summary)
     return summary
