@@ -40,7 +40,7 @@ CONFIG_ORDER = ("yolov5b-fpn", "yolov5b-panet", "yolov5b-qf", "yolov5b-gd", "yol
                 "thrconvs-same-panet", "thrconvs-same-qf", "thrconvs-same-gd34", "thrconvs-same-qf-gd", "tqgdnet",
                 "tqgdnet-faithful", "tqgdnet-p2", "tqgdnet-faithful-p2")
 #: Reference models, built by ultralytics itself from its own YAMLs.
-ULTRALYTICS_REFERENCES = ("yolov5n", "yolov8n")
+ULTRALYTICS_REFERENCES = ("yolov5n", "yolov8n", "yolo11n", "yolo26n", "yolo26n-p2")
 NUM_CLASSES = 1
 BLOCK_NAME = "model_cost"
 

@@ -1,9 +1,9 @@
 """Cost and speed of every model config next to YOLOv5*B, measured in one run: the model half of issue 7's speed table.
 
-Per model (every shipped config at one scale, plus ultralytics' yolov5n and yolov8n): parameters and GFLOPs at 512 px
-(``model_cost.cost_row``: ultralytics' THOP count, fused graph), forward latency at batch 1 and batch 16
-(``model_cost.latency_ms``: fused, eval, ``inference_mode``, models interleaved run by run so load changes hit every
-model alike), and one training step (forward, ultralytics' loss, backward, SGD step) at the paper's batch 4, from
+Per model (every shipped config at one scale, plus ultralytics' yolov5n, yolov8n, yolo11n, yolo26n and yolo26n-p2):
+parameters and GFLOPs at 512 px (``model_cost.cost_row``: ultralytics' THOP count, fused graph), forward latency at
+batch 1 and batch 16 (``model_cost.latency_ms``: fused, eval, ``inference_mode``, models interleaved run by run so
+load changes hit every model alike), and one training step (forward, ultralytics' loss, backward, SGD step) at the paper's batch 4, from
 which the time of one epoch over ``--epoch-images`` images follows. Every number is also given as a ratio to YOLOv5*B
 (``yolov5b-panet``) from the same run: on a shared machine the ratios are the numbers to quote. On a GPU (``--device
 cuda``) latency is measured in fp32 and fp16.
@@ -177,8 +177,8 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--train-repeats", type=int, default=6, help="timed training steps per model (default 6)")
     parser.add_argument("--epoch-images", type=int, default=PAPER_TRAIN_IMAGES,
                         help=f"images per epoch for the epoch column (default {PAPER_TRAIN_IMAGES}, the paper's)")
-    parser.add_argument("--models", nargs="+", help="models to time (default: every config + yolov5n, yolov8n); "
-                                                    "ratios are to the first")
+    parser.add_argument("--models", nargs="+", help="models to time (default: every config + ultralytics' yolov5n, "
+                                                    "yolov8n, yolo11n, yolo26n, yolo26n-p2); ratios are to the first")
     parser.add_argument("--smoke", action="store_true", help="64 px, two models, two repeats: a check in seconds")
     parser.add_argument("--before-after", action="store_true",
                         help="time --models (default tqgdnet-n) with the layer code before and after the exact "

@@ -11,10 +11,11 @@ from model_speed import BASELINE_STEM, main, model_names, training_batch
 from tqgd.nn.model_cfg import shipped_configs
 
 
-def test_every_shipped_config_and_both_references_are_timed_baseline_first() -> None:
+def test_every_shipped_config_and_the_ultralytics_references_are_timed_baseline_first() -> None:
     names = model_names("n")
-    assert names[0] == f"{BASELINE_STEM}-n" and names[-2:] == ["yolov5n", "yolov8n"]
-    assert sorted(n[: -len("-n")] for n in names[:-2]) == sorted(shipped_configs())
+    references = ["yolov5n", "yolov8n", "yolo11n", "yolo26n", "yolo26n-p2"]
+    assert names[0] == f"{BASELINE_STEM}-n" and names[-len(references):] == references
+    assert sorted(n[: -len("-n")] for n in names[:-len(references)]) == sorted(shipped_configs())
 
 
 def test_the_training_batch_feeds_ultralytics_loss_and_a_step_changes_the_weights() -> None:
