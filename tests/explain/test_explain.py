@@ -18,8 +18,10 @@ from tests.helpers import run_tqgd
 from tqgd.explain.sanity import MIN_DETECTIONS
 
 pytestmark = pytest.mark.slow
-#: The method whose maps pass the check on this model (docs/explain.md: Grad-CAM++, Grad-CAM and LayerCAM do not).
-CHECKED_METHOD = "eigencam"
+#: The check as it is robust on this small model (docs/explain.md): the paper's Grad-CAM++ with every layer
+#: re-initialised (with the neck and head alone, the trained backbone still lights up bright deposits), at a
+#: confidence that yields more than MIN_DETECTIONS boxes on one scan.
+CHECKED_METHOD, CHECKED_RANDOMISE, CHECKED_CONF = "gradcam++", "all", "0.1"
 
 
 def test_explainer_finds_the_boxes_predict_finds(trained, scan) -> None:
@@ -68,7 +70,8 @@ def test_maps_of_every_detection_detect_reports(trained, scan, monkeypatch, caps
 
 def _check(trained, scan, monkeypatch, capsys, out, *extra):
     code, stdout, err = run_tqgd(monkeypatch, capsys, "explain", scan, "--weights", trained["weights"], "--roi",
-                                 "phantom", "--sanity", "--method", CHECKED_METHOD, "--per-slice", "--conf", "0.4",
+                                 "phantom", "--sanity", "--randomise", CHECKED_RANDOMISE, "--method", CHECKED_METHOD,
+                                 "--per-slice", "--conf", CHECKED_CONF,
                                  "--out", out, *extra)
     return code, stdout, err, json.loads((out / "sanity.json").read_text())
 

@@ -18,7 +18,8 @@ How one detection becomes a map (the one non-obvious mechanism of this room):
    and one backward pass give every detection's map (eval-mode layers treat batch items independently).
 5. **Layers.** By default the layers whose outputs feed the Detect head (``Detect.f``: the neck outputs P3, P4, P5).
    ``grad-cam`` makes one map per layer (ReLU, min-max normalised, resized to the input), averages them and
-   normalises the mean to 0..1. EigenCAM (first principal component of the activations) ignores the target.
+   normalises the mean to 0..1. EigenCAM (first principal component of the activations) ignores the target; its
+   sign is fixed by ``tqgd.explain.eigen`` (the package leaves it to LAPACK, so maps flipped between machines).
 6. **Back to the image.** The letterbox padding is cut off and the map resized to the model image, the inverse of 1.
 
 What ``grad-cam`` does not do for detectors, so tqgd adds it here: the output wrapper (2), the anchor bookkeeping (3)
@@ -221,7 +222,10 @@ class Explainer:
         """Fill ``cam`` of each item (targets: each item's anchor and class) for one model image; returns ``items``."""
         import pytorch_grad_cam
 
-        cam_class = getattr(pytorch_grad_cam, METHODS[self.method])
+        if self.method == "eigencam":
+            from tqgd.explain.eigen import OrientedEigenCAM as cam_class
+        else:
+            cam_class = getattr(pytorch_grad_cam, METHODS[self.method])
         if self.method in TARGET_FREE and items:  # one map serves every detection of the image
             tensor, input_hw = self._tensor(image)
             with torch.enable_grad(), cam_class(self.wrapped, [self.module.model[i] for i in self.layers]) as cam:
