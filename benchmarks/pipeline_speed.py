@@ -160,8 +160,8 @@ def main(argv: list[str] | None = None) -> str:
     lines = [record_line(record), "",
              (f"Data: {len(scans.dicom)} phantom scans of {slices} slices of {image_size} x {image_size} px as DICOM "
              f"series (uncompressed) and MetaImage. Weights: {weights} and {heart} (the calcium model "
-             f"{stages['imgsz']} px, {stages['detections']} boxes found, batch {args.batch}, conf 0.25 as `tqgd "
-             f"detect`'s default); device {args.device}."), "",
+             f"{stages['imgsz']} px, {stages['detections']} boxes found, batch {args.batch}, confidence as `tqgd "
+             f"detect` takes it: the weights' operating point, else 0.25); device {args.device}."), "",
              f"`tqgd detect` on one series ({args.repeats} repeats):", "",
              *stage_lines(stages["stages"], cli), "",
              (f"Before/after batching slices (the largest in-process stage): calcium detection {detect_one:.2f} s with "
