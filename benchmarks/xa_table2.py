@@ -59,26 +59,6 @@ def cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def set_aside_unsynchronised(runs: Path, aside: Path) -> list[str]:
-    """Move runs whose synchronisation fails (e.g. no contrast onset found) with their truth to ``aside``."""
-    from tqgd.errors import ScanReadError
-    from tqgd.xa.reader import read_xa
-    from tqgd.xa.sync import synchronise
-
-    moved = []
-    for path in sorted(runs.glob("*.dcm")):
-        seq = read_xa(path)
-        try:
-            synchronise(seq.frames, seq.frame_rate_fps)
-        except ScanReadError as exc:
-            log(f"  {path.stem}: {exc.detail}")
-            aside.mkdir(parents=True, exist_ok=True)
-            for sibling in runs.glob(f"{path.stem}.*"):
-                sibling.rename(aside / sibling.name)
-            moved.append(path.stem)
-    return moved
-
-
 def prepare(args: argparse.Namespace) -> Path:
     """Phantom runs and the patched dataset in WORK (reused when present); returns the dataset folder."""
     runs, data = args.work / "runs", args.work / "data"
@@ -87,13 +67,11 @@ def prepare(args: argparse.Namespace) -> Path:
         write_phantom_set(runs, args.sequences, args.seed, n_frames=args.frames, size=args.size,
                           views_per_patient=args.views_per_patient, progress=lambda rid: log(f"  wrote {rid}"))
     if not (data / DATASET_JSON).is_file():
-        left_out = set_aside_unsynchronised(runs, args.work / "runs_unsynchronised")
-        patients = len({r[:4] for r in (p.stem for p in runs.glob("*.dcm"))})
-        log(f"left out (no synchronisation): {left_out or 'none'}")
-        log(f"dataset: {args.frames_per_run} pairs per run, {args.patch_size} px patches, {patients} folds")
-        build_xa_dataset(runs, data, DatasetOptions(frames_per_run=args.frames_per_run, patches=True,
-                                                    patch_size=args.patch_size, folds=patients, seed=args.seed),
-                         progress=lambda rid: log(f"  paired {rid}"))
+        log(f"dataset: {args.frames_per_run} pairs per run, {args.patch_size} px patches, one fold per patient")
+        summary = build_xa_dataset(runs, data, DatasetOptions(frames_per_run=args.frames_per_run, patches=True,
+                                                              patch_size=args.patch_size, folds=0, seed=args.seed),
+                                   progress=lambda rid: log(f"  paired {rid}"))
+        log(f"left out (no synchronisation): {[s['run'] for s in summary['skipped']] or 'none'}")
     return data
 
 
@@ -187,7 +165,7 @@ def run(args: argparse.Namespace) -> dict:
     summary = json.loads((data / DATASET_JSON).read_text(encoding="utf-8"))
     return {**record, "options": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
             "dataset": {k: summary[k] for k in ("images", "images_with_calcium", "boxes", "patients")},
-            "runs_left_out": sorted(p.stem for p in (args.work / "runs_unsynchronised").glob("*.dcm")),
+            "runs_left_out": sorted(s["run"] for s in summary.get("skipped", [])),
             "results": results, "fold_seconds": {m: [{"wall": w, "cpu": c} for w, c in t] for m, t in times.items()},
             "call_wall_seconds": time.time() - started, "call_cpu_seconds": cpu_seconds() - cpu_start}
 

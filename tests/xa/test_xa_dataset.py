@@ -155,6 +155,9 @@ def test_a_run_that_cannot_be_synchronised_is_left_out_and_named(small_runs, tmp
     assert "beats" in summary["skipped"][0]["reason"]
     assert sorted(r["run"] for r in summary["runs"]) == ["P001V1", "P001V2", "P002V1"]
     assert {row["run"] for row in _manifest(tmp_path / "out")} == {"P001V1", "P001V2", "P002V1"}
+    one_per_patient = build_xa_dataset(runs, tmp_path / "loo", DatasetOptions(frames_per_run=1, folds=0))
+    assert sorted(tuple(f["val"]) for f in one_per_patient["folds"]) == [("P001",), ("P002",)]  # P009 has no fold
+    assert sorted(p.name for p in (tmp_path / "loo").glob("fold*.yaml")) == ["fold0.yaml", "fold1.yaml"]
     only_short = tmp_path / "only-short"
     only_short.mkdir()
     for suffix in (".dcm", ".npz"):

@@ -158,7 +158,8 @@ def dataset(
                                        help="Pairs per run, evenly spread over the non-contrast frames (0 = all)."),
     patches: bool = typer.Option(False, "--patches", help="Cut each pair into the paper's five overlapping patches."),
     patch_size: int = typer.Option(256, "--patch-size", min=32, help="Patch side in px (paper: 256)."),
-    folds: int = typer.Option(5, "--folds", min=2, help="Patient-grouped folds."),
+    folds: int = typer.Option(5, "--folds", min=0, help="Patient-grouped folds (0 = one per patient: "
+                              "leave-one-patient-out)."),
     seed: int = typer.Option(0, "--seed", min=0, help="Seed of the fold assignment (ties only)."),
 ) -> None:
     """Make a YOLO dataset of synchronised pairs (channels: non-contrast, contrast, difference) for tqgd train.
@@ -174,6 +175,9 @@ def dataset(
 
     from tqgd.xa.dataset import DatasetOptions, build_xa_dataset
 
+    if folds == 1:
+        raise typer.BadParameter("one fold leaves nothing to train on; use 2 or more, or 0 for one per patient",
+                                 param_hint="--folds")
     options = DatasetOptions(frames_per_run=frames_per_run, patches=patches, patch_size=patch_size, folds=folds,
                              seed=seed)
     total = len(list(runs.glob("*.dcm")))

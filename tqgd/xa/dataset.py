@@ -52,7 +52,8 @@ MANIFEST_COLUMNS = ("image", "run", "patient", "noncontrast_frame", "contrast_fr
 
 @dataclass(frozen=True)
 class DatasetOptions:
-    """Pairs per run (0 = all), the five-patch option and its size, folds, fold seed, smallest box (mask pixels)."""
+    """Pairs per run (0 = all), the five-patch option and its size, folds (0 = one per patient with calcium, i.e.
+    leave-one-patient-out over the runs that synchronise), fold seed, smallest box (mask pixels)."""
 
     frames_per_run: int = 8
     patches: bool = False
@@ -158,12 +159,16 @@ def build_xa_dataset(runs_dir: str | Path, out: str | Path, options: DatasetOpti
     positives: dict[str, int] = {}
     for row in rows:
         positives[row["patient"]] = positives.get(row["patient"], 0) + (row["n_boxes"] > 0)
-    if len(positives) < max(options.folds, 2):
-        raise DatasetError(f"{len(positives)} patient(s) cannot fill {options.folds} patient-grouped folds; use "
+    n_folds = options.folds or len(positives)
+    if len(positives) < 2 and not options.folds:
+        raise DatasetError(f"one fold per patient needs 2 or more patients with a synchronised run, found "
+                           f"{len(positives)}; add runs", runs_dir)
+    if len(positives) < max(n_folds, 2):
+        raise DatasetError(f"{len(positives)} patient(s) cannot fill {max(n_folds, 2)} patient-grouped folds; use "
                            f"--folds {max(len(positives), 2)} or fewer, or add runs", runs_dir)
     if not any(positives.values()):
         raise LabelError("no calcium in any paired frame: nothing to detect", runs_dir)
-    folds = make_patient_folds(positives, k=options.folds, seed=options.seed)
+    folds = make_patient_folds(positives, k=n_folds, seed=options.seed)
     fold_of = validation_fold_of(folds)
     for row in rows:
         row["val_fold"] = fold_of[row["patient"]]
@@ -172,7 +177,7 @@ def build_xa_dataset(runs_dir: str | Path, out: str | Path, options: DatasetOpti
         val = [r["image"] for r in rows if r["patient"] in fold.val]
         write_fold_list(out, f"fold{fold.index}_train", train)
         write_fold_list(out, f"fold{fold.index}_val", val)
-        comment = (f"Paired-frame XA calcium dataset, fold {fold.index} of {options.folds} (patient-grouped).\n"
+        comment = (f"Paired-frame XA calcium dataset, fold {fold.index} of {n_folds} (patient-grouped).\n"
                    f"Made by: tqgd xa dataset {runs_dir} {out}\nUsage: tqgd train --data {out}/fold{fold.index}.yaml")
         for name in (f"fold{fold.index}.yaml",) + (("xa.yaml",) if fold.index == 0 else ()):
             write_dataset_yaml(out / name, out, f"folds/fold{fold.index}_train.txt",
