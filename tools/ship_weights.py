@@ -46,6 +46,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default=None, help="cpu (default) or a GPU such as 0.")
     parser.add_argument("--init-card", type=Path, default=None,
                         help="card.json of the weights a .pt --model came from; the new card records it.")
+    parser.add_argument("--gated-seed", type=int, default=None, help="Seed of the gated training phantom (7001).")
+    parser.add_argument("--non-gated-seed", type=int, default=None,
+                        help="Seed of the non-gated training phantom (7002).")
+    parser.add_argument("--metal-share", type=float, default=None,
+                        help="Per-patient probability of each metal kind in the training phantoms (default: the "
+                             "phantom's own, 0.03-0.06), e.g. 0.5 to show the detector many stents and leads.")
+    parser.add_argument("--heart-weights", default=None,
+                        help="Reuse these heart weights (e.g. tqgd/weights/heart.pt) instead of training one.")
     parser.add_argument("--install", action="store_true", help="Copy the finished weights into tqgd/weights/.")
     args = parser.parse_args(argv)
 
@@ -56,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
 
     changes = {"gated_patients": args.gated, "non_gated_patients": args.non_gated, "model": args.model,
                "crop_size": args.crop_size, "context": args.context, "device": args.device,
-               "negatives": args.negatives,
+               "negatives": args.negatives, "gated_seed": args.gated_seed, "non_gated_seed": args.non_gated_seed,
+               "metal_share": args.metal_share, "heart_weights": args.heart_weights,
                "recipe": {"epochs": args.epochs} if args.epochs else None}
     settings = ShipSettings(**{k: v for k, v in changes.items() if v is not None})
     try:

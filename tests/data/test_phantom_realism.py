@@ -197,3 +197,18 @@ def test_cli_realism_option_picks_the_generator(tmp_path, monkeypatch, capsys):
         assert sidecar["generator_version"] == version and ("realism" in sidecar) is (realism == "realistic")
     code, _, _ = run_tqgd(monkeypatch, capsys, "phantom", tmp_path / "bad", "--realism", "fancy")
     assert code != 0
+
+
+def test_cli_metal_share_sets_every_kind_and_is_recorded(tmp_path, monkeypatch, capsys):
+    from tests.helpers import run_tqgd
+
+    out = tmp_path / "metal"
+    code, _, _ = run_tqgd(monkeypatch, capsys, "phantom", out, "-n", "1", "--image-size", "64", "--metal-share", "1")
+    assert code == 0
+    metal = json.loads((out / "phantom" / "TRV1P1.json").read_text())["realism"]["metal"]
+    assert {kind: record["probability"] for kind, record in metal.items()} == dict.fromkeys(METAL_KINDS, 1.0)
+    assert all(record["present"] for record in metal.values())
+    code, _, stderr = run_tqgd(monkeypatch, capsys, "phantom", tmp_path / "legacy", "--realism", "legacy",
+                               "--metal-share", "0.5")
+    assert code != 0 and "legacy generator has no metal" in stderr
+    assert not (tmp_path / "legacy").exists()

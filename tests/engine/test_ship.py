@@ -65,3 +65,17 @@ def test_install_marks_the_weights_and_writes_the_card(built, tmp_path):
     assert detector.training_data == PHANTOM_SHIPPED_DATA and detector.operating_conf == point["conf"]
     assert card["operating_point"] == point
     assert (tmp_path / HEART_WEIGHTS).is_file()
+
+
+def test_given_heart_weights_are_reused_and_a_missing_file_is_named(tmp_path):
+    from dataclasses import replace
+
+    from tqgd.engine.ship import _heart
+    from tqgd.errors import ConfigError
+
+    heart = tmp_path / "heart.pt"
+    heart.write_bytes(b"stand-in: _heart only checks that the file exists")
+    assert _heart(tmp_path / "work", {}, replace(TINY, heart_weights=str(heart))) == heart.resolve()
+    assert not (tmp_path / "work").exists()  # nothing trained, no dataset written
+    with pytest.raises(ConfigError, match="missing.pt not found"):
+        _heart(tmp_path / "work", {}, replace(TINY, heart_weights=str(tmp_path / "missing.pt")))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -43,6 +44,10 @@ def phantom(
                                     help="realistic: look-alikes (mitral annulus, aortic valve and root, pericardium, "
                                          "lymph nodes), metal with streaks, FBP-shaped noise, myocardium vs blood; "
                                          "legacy: the version-1.0 generator, byte-identical, to reproduce old tables."),
+    metal_share: Optional[float] = typer.Option(None, "--metal-share", min=0.0, max=1.0,
+                                                help="Per-patient probability of each kind of metal (sternal wires, "
+                                                     "stents, clips, leads), e.g. 0.5 for a training set rich in "
+                                                     "metal; default: 0.05, 0.06, 0.05, 0.03 (realistic mode)."),
 ) -> None:
     """Generate synthetic non-contrast cardiac CT patients with known coronary calcium.
 
@@ -59,10 +64,15 @@ def phantom(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
     from rich.table import Table
 
-    from tqgd.data.phantom.config import PhantomConfig
+    from tqgd.data.phantom.config import PhantomConfig, with_metal_share
     from tqgd.data.phantom.layout import check_output_folder, write_phantom_set
 
     config = PhantomConfig(image_size=image_size, gated=gated, realism=realism.value)  # errors before any progress
+    if metal_share is not None:
+        if realism is not Realism.realistic:
+            raise typer.BadParameter("the legacy generator has no metal; use --realism realistic",
+                                     param_hint="--metal-share")
+        config = with_metal_share(config, metal_share)
     check_output_folder(out, overwrite)
     formats = ("orcascore", "dicom") if output_format is PhantomFormat.both else (output_format.value,)
     bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())

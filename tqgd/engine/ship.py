@@ -53,6 +53,8 @@ class ShipSettings:
     folds: int = 4
     recipe: dict[str, Any] = field(default_factory=dict)  # over CPU_RECIPE
     device: str = "cpu"
+    metal_share: float | None = None  # per-patient probability of every metal kind in the training phantoms
+    heart_weights: str | None = None  # reuse these heart weights instead of training a heart detector
 
     def train_args(self) -> dict[str, Any]:
         """ultralytics arguments of the calcium training: CPU_RECIPE with this run's overrides."""
@@ -66,6 +68,7 @@ def _log(message: str) -> None:
 
 
 def _phantoms(work: Path, settings: ShipSettings) -> dict[str, Path]:
+    from tqgd.data.phantom.config import PhantomConfig, with_metal_share
     from tqgd.data.phantom.layout import write_phantom_set
 
     sets = {"gated": (settings.gated_patients, settings.gated_seed, True),
@@ -75,7 +78,9 @@ def _phantoms(work: Path, settings: ShipSettings) -> dict[str, Path]:
         folder = work / "phantom" / name
         if not (folder / "phantom" / "phantom.json").is_file():
             _log(f"phantom: {count} {name} patients (seed {seed})")
-            write_phantom_set(folder, count, seed, gated=gated, image_size=settings.image_size, overwrite=True)
+            config = None if settings.metal_share is None else with_metal_share(PhantomConfig(), settings.metal_share)
+            write_phantom_set(folder, count, seed, gated=gated, image_size=settings.image_size, config=config,
+                              overwrite=True)
         folders[name] = folder
     return folders
 
@@ -99,6 +104,14 @@ def _heart(work: Path, phantoms: dict[str, Path], settings: ShipSettings) -> Pat
     from tqgd.engine.heart import HeartDatasetOptions, build_heart_dataset, train_heart
     from tqgd.engine.train import train
 
+    if settings.heart_weights is not None:
+        heart = Path(settings.heart_weights).resolve()
+        if not heart.is_file():
+            from tqgd.errors import ConfigError
+
+            raise ConfigError(f"heart weights {heart} not found; give a heart detector's .pt or leave heart_weights "
+                              "out to train one")
+        return heart
     run = work / "runs" / "heart"
     if _finished(run):
         return run / "weights" / "best.pt"

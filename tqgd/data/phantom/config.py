@@ -8,7 +8,7 @@ more lesions of 0-10 px). HU values are textbook values for non-contrast CT at 1
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from enum import IntEnum
 from typing import Any
 
@@ -90,6 +90,12 @@ NON_GATED_PROFILE = ScanProfile(name="non-gated", pixel_spacing_mm=(0.58, 0.72),
 
 #: PhantomConfig fields holding a per-patient probability of metal, and the metal kind each one draws.
 METAL_SHARE_FIELDS = ("sternal_wire_share", "stent_share", "clip_share", "lead_share")
+
+
+def with_metal_share(config: PhantomConfig, share: float) -> PhantomConfig:
+    """``config`` with every kind of metal drawn with per-patient probability ``share`` (e.g. a training set
+    rich in stents and leads, so a detector sees enough of them to learn to ignore them)."""
+    return replace(config, **dict.fromkeys(METAL_SHARE_FIELDS, float(share)))
 
 
 @dataclass(frozen=True)
