@@ -15,14 +15,17 @@ from pathlib import Path
 
 
 def initialised_from(checkpoint: Path, card: Path | None) -> dict:
-    """The card's record of a fine-tuning start: the checkpoint's name, sha256 and architecture, and its own card
-    when given."""
+    """The card's record of a fine-tuning start: the checkpoint's name, sha256 and architecture (the model config it
+    was built from, also when it was itself fine-tuned from a .pt), and its own card when given."""
     import hashlib
     import json
 
     from tqgd.engine.weights import load_checkpoint
 
-    architecture = str(load_checkpoint(checkpoint)["train_args"]["model"]).removesuffix(".yaml")
+    ckpt = load_checkpoint(checkpoint)
+    model = ckpt.get("ema") or ckpt.get("model")
+    yaml_file = (getattr(model, "yaml", None) or {}).get("yaml_file")  # a fine-tune's train_args name a .pt
+    architecture = str(yaml_file or ckpt["train_args"]["model"]).removesuffix(".yaml")
     record = {"file": checkpoint.name, "sha256": hashlib.sha256(checkpoint.read_bytes()).hexdigest(),
               "architecture": architecture}
     if card is not None:
