@@ -195,6 +195,9 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--models", nargs="+", choices=list(MODELS), help="subset of models (default: all)")
     parser.add_argument("--datasets", nargs="+", choices=list(DATASETS), help="subset of datasets (default: both)")
     parser.add_argument("--jobs", type=int, default=2, help="trainings in parallel (default 2: one per CPU core)")
+    parser.add_argument("--report-only", action="store_true",
+                        help="train nothing: report the finished runs in WORK (a benchmark cut short; the folds "
+                             "column says how many each row has)")
     parser.add_argument("--update", type=Path, nargs="?", const=Path("BENCHMARKS.md"),
                         help="write the tables into this Markdown file's ablation_quality block")
     parser.add_argument("--block", default=BLOCK_NAME,
@@ -212,7 +215,8 @@ def main(argv: list[str] | None = None) -> str:
     started = time.perf_counter()
     work = args.work.expanduser().resolve()
     datasets = {name: make_dataset(work, name, schedule) for name in args.datasets or DATASETS}
-    run_all(work, datasets, schedule, model_keys, args.jobs)
+    if not args.report_only:
+        run_all(work, datasets, schedule, model_keys, args.jobs)
     results = collect(work, list(datasets), schedule, model_keys)
     block = report(results, datasets, asdict(schedule), record, (time.perf_counter() - started) / 60)
     write_json(work / "ablation.json", {"record": record, "schedule": asdict(schedule), "results": results})
