@@ -178,7 +178,8 @@ def collect(work: Path, datasets: list[str], schedule: Schedule, model_keys: lis
             for fold in range(schedule.folds):
                 path = run_dir(work, dataset, key, fold) / METRICS_JSON
                 if path.is_file():
-                    results.setdefault(dataset, {}).setdefault(key, []).append(json.loads(path.read_text()))
+                    results.setdefault(dataset, {}).setdefault(key, []).append(
+                        {**json.loads(path.read_text()), "fold": fold})
     return results
 
 

@@ -151,15 +151,21 @@ def size_table(results: dict[str, list[dict]]) -> list[str]:
     return lines
 
 
+def _by_fold(runs: list[dict]) -> dict[int, dict]:
+    """Fold index -> run record: the record's ``fold`` (set by ``collect``), else its position in the list."""
+    return {int(run.get("fold", index)): run for index, run in enumerate(runs)}
+
+
 def effect_rows(results: dict[str, list[dict]], paper: dict) -> list[str]:
     """Per module: fold-wise mAP50 differences, their mean, the paper's difference and whether they agree."""
     lines = ["| effect | mAP50 difference per fold | mean | paper | agrees with the paper's sign? |",
              "| --- | --- | ---: | ---: | --- |"]
     for label, with_module, without in EFFECTS:
-        a, b = results.get(with_module, []), results.get(without, [])
-        if not a or len(a) != len(b):
+        a, b = _by_fold(results.get(with_module, [])), _by_fold(results.get(without, []))
+        folds = sorted(a.keys() & b.keys())  # a benchmark cut short: only the folds both models finished
+        if not folds:
             continue
-        diffs = [x["ultralytics"]["map50"] - y["ultralytics"]["map50"] for x, y in zip(a, b, strict=True)]
+        diffs = [a[k]["ultralytics"]["map50"] - b[k]["ultralytics"]["map50"] for k in folds]
         reference = paper[with_module][3] - paper[without][3]
         signs = {1 if d * reference > 0 else -1 if d * reference < 0 else 0 for d in diffs}
         verdict = {frozenset({1}): "yes, every fold", frozenset({-1}): "no, every fold",

@@ -59,6 +59,16 @@ def test_module_effects_are_paired_by_fold_and_judged_against_the_paper_sign(our
     assert "+0.088" in row and row.rstrip(" |").endswith(verdict)
 
 
+def test_a_run_cut_short_pairs_only_the_folds_both_models_finished() -> None:
+    results = {"yolov5b-panet": [{**fold_metrics(0.2), "fold": 0}, {**fold_metrics(0.3), "fold": 1}],
+               "tqgdnet": [{**fold_metrics(0.5), "fold": 1}]}  # fold 0 missing (failed or not run yet)
+    paper = {"yolov5b-panet": (0, 0, 0, 0.860), "tqgdnet": (0, 0, 0, 0.948)}
+    (row,) = [line for line in effect_rows(results, paper) if line.startswith("| TQGDNet vs YOLOv5*B")]
+    assert row.startswith("| TQGDNet vs YOLOv5*B | +0.200 | +0.200 |")  # fold 1 against fold 1, not fold 0
+    results["tqgdnet"] = []
+    assert not [line for line in effect_rows(results, paper) if line.startswith("| TQGDNet vs YOLOv5*B")]
+
+
 @pytest.mark.slow
 def test_smoke_run_trains_every_fold_writes_the_block_and_resumes(tmp_path: Path) -> None:
     import ablation_quality
