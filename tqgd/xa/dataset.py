@@ -52,8 +52,8 @@ MANIFEST_COLUMNS = ("image", "run", "patient", "noncontrast_frame", "contrast_fr
 
 @dataclass(frozen=True)
 class DatasetOptions:
-    """Pairs per run (0 = all), the five-patch option and its size, folds (0 = one per patient with calcium, i.e.
-    leave-one-patient-out over the runs that synchronise), fold seed, smallest box (mask pixels)."""
+    """Pairs per run (0 = all), the five-patch option and its size, folds (0 = one per patient with a synchronised run:
+    leave-one-patient-out), fold seed, smallest box (mask pixels)."""
 
     frames_per_run: int = 8
     patches: bool = False
@@ -160,12 +160,10 @@ def build_xa_dataset(runs_dir: str | Path, out: str | Path, options: DatasetOpti
     for row in rows:
         positives[row["patient"]] = positives.get(row["patient"], 0) + (row["n_boxes"] > 0)
     n_folds = options.folds or len(positives)
-    if len(positives) < 2 and not options.folds:
-        raise DatasetError(f"one fold per patient needs 2 or more patients with a synchronised run, found "
-                           f"{len(positives)}; add runs", runs_dir)
     if len(positives) < max(n_folds, 2):
-        raise DatasetError(f"{len(positives)} patient(s) cannot fill {max(n_folds, 2)} patient-grouped folds; use "
-                           f"--folds {max(len(positives), 2)} or fewer, or add runs", runs_dir)
+        fix = f"use --folds {max(len(positives), 2)} or fewer, or add runs" if options.folds else "add runs"
+        raise DatasetError(f"{len(positives)} patient(s) with a synchronised run cannot fill {max(n_folds, 2)} "
+                           f"patient-grouped folds; {fix}", runs_dir)
     if not any(positives.values()):
         raise LabelError("no calcium in any paired frame: nothing to detect", runs_dir)
     folds = make_patient_folds(positives, k=n_folds, seed=options.seed)
