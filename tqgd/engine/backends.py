@@ -24,9 +24,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ultralytics.models.yolo.detect import DetectionPredictor
-
 from tqgd.engine.export_cache import ExportSettings, cached_export
+from tqgd.engine.predictor import SlicePredictor
 from tqgd.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -65,8 +64,8 @@ def check_backend(backend: str, device: str | None = None) -> None:
                           "for a GPU, or --device cpu")
 
 
-class BackendPredictor(DetectionPredictor):
-    """ultralytics' detection predictor; an OpenVINO model is compiled in fp32 with a compiled-model cache."""
+class BackendPredictor(SlicePredictor):
+    """tqgd's slice predictor; an OpenVINO model is compiled in fp32 with a compiled-model cache."""
 
     def setup_model(self, model: Any, verbose: bool = True) -> None:
         """Set up ultralytics' ``AutoBackend`` for ``model``; for an OpenVINO folder, its ``openvino.Core`` is one

@@ -50,7 +50,7 @@ class SliceDetector:
     input_spec: InputSpec | None = None
     backend: str = "torch"  # "onnx" / "openvino": ``model`` is the exported copy (tqgd.engine.backends)
     export_path: Path | None = None
-    predictor: Any = None  # ultralytics predictor class for ``model.predict`` (None: ultralytics' own)
+    predictor: Any = None  # predictor class for ``model.predict`` (tqgd.engine.predictor; None: ultralytics' own)
 
     def __post_init__(self) -> None:
         if self.input_spec is None:
@@ -88,6 +88,7 @@ def load_slice_detector(weights: str | Path, device: str | None = None, imgsz: i
         detector, note = with_backend(load_slice_detector(weights, device, imgsz, trust), backend)
         detector.notes.append(note)
         return detector
+    from tqgd.engine.predictor import SlicePredictor
     from tqgd.engine.weights import load_weights
 
     weights = Path(weights).expanduser().resolve()
@@ -114,7 +115,8 @@ def load_slice_detector(weights: str | Path, device: str | None = None, imgsz: i
     return SliceDetector(weights=weights, model=model, windowing=windowing, window_source=source, imgsz=int(size),
                          names=names, preprocess=preprocess, device=device,
                          training_data=str(training_data) if training_data else None, notes=notes, input_spec=spec,
-                         operating_conf=float(operating_conf) if operating_conf is not None else None)
+                         operating_conf=float(operating_conf) if operating_conf is not None else None,
+                         predictor=SlicePredictor)
 
 
 def _recorded_preprocess(model: Any, weights: Path, trust: bool | None) -> dict[str, Any]:
