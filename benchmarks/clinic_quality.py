@@ -264,6 +264,8 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--seeds", nargs="+", type=int, help="training seeds (default 0 1 2; smoke: 0)")
     parser.add_argument("--device", help="override the preset's device (cpu, 0)")
     parser.add_argument("--epochs", type=int, help="override the preset's epochs (a quick look, not the table)")
+    parser.add_argument("--window", help="override the dataset's HU window (e.g. -200,1600; default calcium); a work "
+                        "folder keeps one schedule, so a new window needs a new --work")
     parser.add_argument("--jobs", type=int, default=2, help="runs in parallel (default 2: one per CPU core)")
     parser.add_argument("--risk-scheme", choices=RISK_SCHEMES, default="five-class",
                         help="risk categories of the kappa column (default five-class)")
@@ -279,6 +281,8 @@ def main(argv: list[str] | None = None) -> str:
         schedule = replace(schedule, device=args.device)
     if args.epochs:
         schedule = replace(schedule, train={**schedule.train, "epochs": args.epochs})
+    if args.window:
+        schedule = replace(schedule, window=args.window)
     seeds = args.seeds or ([0] if args.smoke else [0, 1, 2])
     rows = choose_rows(args.models or (SMOKE_ROWS if args.smoke else DEFAULT_ROWS))
     record = run_record("clinic_quality.py")

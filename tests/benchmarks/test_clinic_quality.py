@@ -161,6 +161,8 @@ def test_a_work_folder_refuses_a_second_schedule(tmp_path: Path) -> None:
     longer = replace(clinic_quality.SCHEDULES["smoke"], train={**clinic_quality.SCHEDULES["smoke"].train, "epochs": 2})
     with pytest.raises(ConfigError, match="another schedule .*train"):
         clinic_quality.check_schedule(tmp_path, longer)
+    with pytest.raises(ConfigError, match="another schedule .*window"):
+        clinic_quality.check_schedule(tmp_path, replace(clinic_quality.SCHEDULES["smoke"], window="-200,1600"))
 
 
 @pytest.mark.slow
