@@ -112,3 +112,23 @@ def test_detect_options_are_checked() -> None:
         DetectOptions(conf=1.0)
     with pytest.raises(ConfigError, match="--batch"):
         DetectOptions(batch=0)
+
+
+def test_a_folder_run_keeps_each_scans_totals_but_releases_its_voxel_lesion_map(tmp_path) -> None:
+    from tests.reliability.checkpoints import save_tqgd_checkpoint
+    from tqgd.data.writers import write_dicom_series
+    from tqgd.engine.detect_run import make_setup, run_detect
+
+    for index in range(2):
+        hu = np.full((3, 48, 48), 40.0, np.float32)
+        hu[1, 20:24, 20:24] = 400.0
+        volume = CTVolume(hu=hu, spacing_mm=(3.0, 0.7, 0.7), origin_mm=(0.0, 0.0, 0.0), direction=np.eye(3),
+                          meta=ScanMetadata(source=Path("x"), format="synthetic"))
+        write_dicom_series(volume, tmp_path / "scans" / f"s{index}", uid_seed=f"scan{index}")
+    setup = make_setup(save_tqgd_checkpoint(tmp_path / "w.pt"), None, DetectOptions(conf=0.001), device="cpu")
+    seen = []
+    outcomes = run_detect(tmp_path / "scans", tmp_path / "out", setup,
+                          on_scan=lambda o: seen.append(o.score.lesion_map.shape))
+    assert seen == [(3, 48, 48), (3, 48, 48)]  # while each scan is processed, the map is there (DICOM SEG needs it)
+    assert [o.score.lesion_map for o in outcomes] == [None, None]
+    assert all(o.error is None and o.score.risk.label for o in outcomes)

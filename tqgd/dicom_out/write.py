@@ -53,6 +53,10 @@ def write_dicom_results(report, source: str | Path, out: str | Path, algorithm: 
     if report.scan.get("format") != "dicom":
         raise DicomOutputError(f"--dicom needs a DICOM input (the scan is {report.scan.get('format')}): DICOM "
                                "results must reference the source instances", source)
+    if report.lesion_map is None:
+        raise DicomOutputError("this score report no longer holds its voxel lesion map (a run over a folder of "
+                               "scans releases it after each scan); write DICOM results while the scan is processed, "
+                               "e.g. in run_detect's on_scan", source)
     sources = source_datasets(source, report.scan.get("series_uid"), int(report.lesion_map.shape[0]))
     folder = Path(out) / DICOM_DIR
     seg = build_seg(report, sources, algorithm, automatic=automatic)

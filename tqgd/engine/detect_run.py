@@ -192,7 +192,8 @@ def run_detect(source: Path, out: Path, setup: DetectSetup,
     """Detect on every scan of ``source``; one scan's error propagates, in a folder of scans it is recorded.
 
     ``series_uid`` picks one series of a DICOM folder holding several. ``on_scan`` is called after each scan (done or
-    failed). With several scans, ``OUT/summary.json`` lists them.
+    failed). With several scans, ``OUT/summary.json`` lists them, and each outcome's score drops its voxel lesion map
+    after ``on_scan`` (totals, lesions and risk stay), so memory does not grow with the number of scans.
     """
     check_output(source, out)
     check_writable(out)  # a read-only or full --out fails now, not after every scan was read and detected
@@ -216,6 +217,8 @@ def run_detect(source: Path, out: Path, setup: DetectSetup,
         outcomes.append(outcome)
         if on_scan is not None:
             on_scan(outcome)
+        if several and outcome.score is not None:
+            outcome.score = outcome.score.without_lesion_map()  # else memory grows by one volume per scan
     if several:
         paths = setup.options.include_identifiers  # source paths may name patients: only when asked for
         write_json(out / "summary.json", {**({"source": str(source)} if paths else {}),

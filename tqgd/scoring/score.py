@@ -10,7 +10,7 @@ weight x slice factor (see ``options``); volume (mm^3) = area x slice spacing; m
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +91,8 @@ class Lesion:
 
 @dataclass
 class ScoreReport:
-    """Scores of one scan plus every convention used; ``lesion_map`` (Z, Y, X) int32 is kept for figures only."""
+    """Scores of one scan plus every convention used; ``lesion_map`` (Z, Y, X) int32 is kept for figures and DICOM SEG
+    only, and is None once released (``without_lesion_map``)."""
 
     lesions: list[Lesion]
     risk: RiskCategory
@@ -100,8 +101,12 @@ class ScoreReport:
     scan: dict[str, Any]
     input: dict[str, Any]
     arteries: bool
-    lesion_map: np.ndarray = field(repr=False)
+    lesion_map: np.ndarray | None = field(repr=False)
     notes: list[str] = field(default_factory=list)
+
+    def without_lesion_map(self) -> ScoreReport:
+        """The same scores without the voxel lesion map (one int32 volume): what a run over many scans keeps."""
+        return replace(self, lesion_map=None)
 
     @property
     def agatston(self) -> float:
