@@ -193,7 +193,7 @@ def run_detect(source: Path, out: Path, setup: DetectSetup,
 
     ``series_uid`` picks one series of a DICOM folder holding several. ``on_scan`` is called after each scan (done or
     failed). With several scans, ``OUT/summary.json`` lists them, and each outcome's score drops its voxel lesion map
-    after ``on_scan`` (totals, lesions and risk stay), so memory does not grow with the number of scans.
+    after ``on_scan`` (totals, lesions and risk stay), so the outcomes do not hold one volume per scan.
     """
     check_output(source, out)
     check_writable(out)  # a read-only or full --out fails now, not after every scan was read and detected
@@ -218,7 +218,7 @@ def run_detect(source: Path, out: Path, setup: DetectSetup,
         if on_scan is not None:
             on_scan(outcome)
         if several and outcome.score is not None:
-            outcome.score = outcome.score.without_lesion_map()  # else memory grows by one volume per scan
+            outcome.score = outcome.score.without_lesion_map()  # else every outcome holds an int32 volume
     if several:
         paths = setup.options.include_identifiers  # source paths may name patients: only when asked for
         write_json(out / "summary.json", {**({"source": str(source)} if paths else {}),
