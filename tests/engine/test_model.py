@@ -7,10 +7,11 @@ import pytest
 import tqgd  # noqa: F401  - before ultralytics, which reads tqgd's offline/safe-load switches at import
 
 # isort: split
-from ultralytics.models.yolo.detect import DetectionPredictor, DetectionValidator
+from ultralytics.models.yolo.detect import DetectionPredictor
 
 from tqgd.engine.model import TQGD
 from tqgd.engine.trainer import TQGDTrainer
+from tqgd.engine.validator import TQGDValidator
 from tqgd.errors import ConfigError
 from tqgd.nn import TQGDDetectionModel
 
@@ -27,7 +28,7 @@ def test_builds_a_config_by_name(name: str) -> None:
 def test_task_map_uses_tqgd_model_and_trainer() -> None:
     assert TQGD("yolov5b-fpn-n").task_map == {"detect": {
         "model": TQGDDetectionModel, "trainer": TQGDTrainer,
-        "validator": DetectionValidator, "predictor": DetectionPredictor}}
+        "validator": TQGDValidator, "predictor": DetectionPredictor}}
 
 
 def test_unknown_config_name_is_a_config_error() -> None:

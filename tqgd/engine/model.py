@@ -2,7 +2,8 @@
 
 ``TQGD("tqgdnet-n")`` builds a new model from a tqgd config name or YAML path; ``TQGD("best.pt")`` loads a
 checkpoint (ultralytics' loader, restricted loading included). Training goes through ``TQGDTrainer``, so fine-tuning
-and resuming rebuild the model with tqgd's layers; validation, prediction and export are ultralytics' own.
+and resuming rebuild the model with tqgd's layers; validation (``TQGDValidator``: ultralytics' with a dataset lock),
+prediction and export are ultralytics' own.
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from ultralytics.engine.model import Model
-from ultralytics.models.yolo.detect import DetectionPredictor, DetectionValidator
+from ultralytics.models.yolo.detect import DetectionPredictor
 from ultralytics.utils import DEFAULT_CFG_DICT, RANK
 
 from tqgd.engine.trainer import TQGDTrainer
+from tqgd.engine.validator import TQGDValidator
 from tqgd.nn.model_cfg import YAML_SUFFIXES, resolve_model_cfg
 from tqgd.nn.tasks import TQGDDetectionModel
 
@@ -42,12 +44,12 @@ class TQGD(Model):
 
     @property
     def task_map(self) -> dict:
-        """Detection only: tqgd's model and trainer, ultralytics' validator and predictor."""
+        """Detection only: tqgd's model, trainer and validator (ultralytics' + dataset lock), ultralytics' predictor."""
         return {
             "detect": {
                 "model": TQGDDetectionModel,
                 "trainer": TQGDTrainer,
-                "validator": DetectionValidator,
+                "validator": TQGDValidator,
                 "predictor": DetectionPredictor,
             }
         }

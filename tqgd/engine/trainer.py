@@ -11,14 +11,17 @@ from pathlib import Path
 from typing import Any
 
 from torch import nn
+from torch.utils.data import Dataset
 from ultralytics.models.yolo.detect import DetectionTrainer
 from ultralytics.utils import RANK
 
+from tqgd.engine.dataset_lock import dataset_build_lock
 from tqgd.nn.tasks import TQGDDetectionModel
 
 
 class TQGDTrainer(DetectionTrainer):
-    """DetectionTrainer whose ``get_model`` understands tqgd config names (``tqgdnet-n``) and tqgd layers."""
+    """DetectionTrainer whose ``get_model`` understands tqgd config names (``tqgdnet-n``) and tqgd layers, and whose
+    datasets are built under the dataset's cross-process lock (fold lists share one labels.cache)."""
 
     def get_model(self, cfg: str | Path | dict[str, Any] | None = None, weights: nn.Module | None = None,
                   verbose: bool = True) -> TQGDDetectionModel:
@@ -28,3 +31,8 @@ class TQGDTrainer(DetectionTrainer):
         if weights:
             model.load(weights)
         return model
+
+    def build_dataset(self, img_path: str, mode: str = "train", batch: int | None = None) -> Dataset:
+        """ultralytics' dataset for ``img_path``, built (labels.cache read or written) under the dataset lock."""
+        with dataset_build_lock(self.data["path"]):
+            return super().build_dataset(img_path, mode, batch)

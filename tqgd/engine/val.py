@@ -1,16 +1,16 @@
 """Validate weights on a dataset split: ultralytics' numbers, the same recomputed with pycocotools, per-size buckets.
 
-``validate(weights, data)`` runs ultralytics' DetectionValidator unchanged (``save_json``, ``plots``), then scores its
-``predictions.json`` with ``evaluate_boxes`` against ground truth read here from the split's YOLO label files, at
-ultralytics' operating confidence (the one maximising its smoothed mean F1), and writes ``metrics.json`` next to the
-PR/F1 plots. Expected gaps: both match greedily by score at each IoU threshold, but ultralytics integrates a linearly
-interpolated precision envelope (trapezoid over 101 points) while COCO samples it as a step at 101 recall points, and
-ultralytics reads P and R off 1000-point confidence curves; predictions.json rounds boxes to 1e-3 px and scores to 1e-5.
-On boxes inside the image these differ by <= 0.01 (tests/engine/test_val_coco_eval.py). One gap can be large:
-ultralytics matches the raw boxes of the letterboxed image, while predictions.json holds them clipped to the original
-image, so boxes reaching past the border score higher with pycocotools (measured: large boxes touching the border,
-mAP50-95 0.905 vs 0.939, of which 0.029 came from clipping and 0.005 from interpolation; an untrained model's
-image-sized boxes: mAP50 0 vs 0.50).
+``validate(weights, data)`` runs ultralytics' DetectionValidator (``save_json``, ``plots``; tqgd's subclass only
+locks dataset building), then scores its ``predictions.json`` with ``evaluate_boxes`` against ground truth read here
+from the split's YOLO label files, at ultralytics' operating confidence (the one maximising its smoothed mean F1),
+and writes ``metrics.json`` next to the PR/F1 plots. Expected gaps: both match greedily by score at each IoU
+threshold, but ultralytics integrates a linearly interpolated precision envelope (trapezoid over 101 points) while
+COCO samples it as a step at 101 recall points, and ultralytics reads P and R off 1000-point confidence curves;
+predictions.json rounds boxes to 1e-3 px and scores to 1e-5. On boxes inside the image these differ by <= 0.01
+(tests/engine/test_val_coco_eval.py). One gap can be large: ultralytics matches the raw boxes of the letterboxed
+image, while predictions.json holds them clipped to the original image, so boxes reaching past the border score
+higher with pycocotools (measured: large boxes touching the border, mAP50-95 0.905 vs 0.939, of which 0.029 came
+from clipping and 0.005 from interpolation; an untrained model's image-sized boxes: mAP50 0 vs 0.50).
 """
 
 from __future__ import annotations
