@@ -9,7 +9,8 @@ Measured on phantom scans of 60 slices of 512 x 512 written as real DICOM series
   repeats; the HU of both are checked to agree).
 - ``tqgd convert orcascore`` on the MetaImage copies: source slices per second and its own per-stage seconds.
 - Peak memory (max RSS of the ``tqgd detect`` process) on a folder holding one scan and on one holding all
-  ``--scans``: when detection streams scan by scan, the two peaks match.
+  ``--scans``: when detection streams scan by scan, the two peaks match; the same with ``--lean-memory``, and that
+  option's cost in time on one scan.
 - Backends (``--backends``, default torch, onnx and openvino): ``tqgd detect --backend B`` on one series, the first
   run (which exports the weights unless the export is cached) and then ``--repeats`` rounds with the backends
   interleaved; its ratio to the torch backend, the per-stage split in this process, and peak memory on one scan.
@@ -52,6 +53,8 @@ BLOCK_NAME = "pipeline_speed"
 #: Peak-memory growth from one scan to a folder still read as streaming: under this share of what keeping every
 #: further volume in memory would add (run-to-run noise of the peak is a few tens of MiB).
 STREAMING_SHARE = 0.5
+#: ``tqgd detect``'s option that returns freed large arrays to the OS (tqgd.engine.heap).
+LEAN = ("--lean-memory",)
 
 
 def fmt_s(values: list[float]) -> str:
@@ -143,9 +146,12 @@ def main(argv: list[str] | None = None) -> str:
     stages = stage_times(scans.dicom[0], weights, heart, work / "out", args.repeats, args.batch, args.device)
     log(f"before/after: calcium detection one slice per model call vs {args.batch}")
     unbatched = stage_times(scans.dicom[0], weights, heart, work / "out", args.repeats, 1, args.device)
-    log("tqgd detect command")
-    cli = [cli_detect(scans.dicom[0], weights, heart, work / "cli", args.batch, args.device)
-           for _ in range(args.repeats)]
+    log("tqgd detect command, with and without --lean-memory (interleaved)")
+    cli, cli_lean = [], []
+    for _ in range(args.repeats):
+        cli.append(cli_detect(scans.dicom[0], weights, heart, work / "cli", args.batch, args.device))
+        cli_lean.append(cli_detect(scans.dicom[0], weights, heart, work / "cli", args.batch, args.device,
+                                   extra=LEAN))
     log("DICOM reading: tqgd vs SimpleITK")
     readers = compare_readers(scans.dicom, args.repeats)
     log("conversion")
@@ -153,6 +159,11 @@ def main(argv: list[str] | None = None) -> str:
     log("peak memory of tqgd detect on 1 and on all scans")
     one = peak_rss_mib(scans.dicom_root, weights, heart, work / "mem1", args.batch, args.device, only=1)
     every = peak_rss_mib(scans.dicom_root, weights, heart, work / "mem_all", args.batch, args.device)
+    log("the same with --lean-memory")
+    one_lean = peak_rss_mib(scans.dicom_root, weights, heart, work / "mem1", args.batch, args.device, only=1,
+                            extra=LEAN)
+    every_lean = peak_rss_mib(scans.dicom_root, weights, heart, work / "mem_all", args.batch, args.device,
+                              extra=LEAN)
     volume_mib = slices * image_size * image_size * 4 / 2**20
     kept_all = (len(scans.dicom) - 1) * volume_mib
     detect_one = statistics.median(unbatched["stages"]["calcium detection"])
@@ -175,10 +186,14 @@ def main(argv: list[str] | None = None) -> str:
               f"{conversion['slices_per_s']:.1f} source slices/s (median of {args.repeats}); seconds by stage "
               + ", ".join(f"{k} {v:.2f}" for k, v in conversion["stages"].items()) + "."), "",
              (f"Peak memory (max RSS) of `tqgd detect`: one scan {one:.0f} MiB, a folder of {len(scans.dicom)} scans "
-              f"{every:.0f} MiB, {every - one:+.0f} MiB; keeping every further volume (float32 HU, {volume_mib:.0f} MiB "
-              f"each) would add {kept_all:.0f} MiB: "
+              f"{every:.0f} MiB, {every - one:+.0f} MiB; keeping every further volume (float32 HU, "
+              f"{volume_mib:.0f} MiB each) would add {kept_all:.0f} MiB: "
               + ("it streams scan by scan." if every - one < STREAMING_SHARE * kept_all else
-                 "it grows with the number of scans.")), "", *backend_block]
+                 "it grows with the number of scans.")
+              + f" With `--lean-memory`: one scan {one_lean:.0f} MiB, {len(scans.dicom)} scans {every_lean:.0f} MiB, "
+              f"{every_lean - one_lean:+.0f} MiB; one scan's command took {statistics.median(cli_lean):.2f} s against "
+              f"{statistics.median(cli):.2f} s without it ({statistics.median(cli_lean) / statistics.median(cli):.2f}x"
+              f", median of {args.repeats}, interleaved)."), "", *backend_block]
     block = "\n".join(lines)
     print(block)
     if args.update:

@@ -124,20 +124,20 @@ def tqgd_command() -> str:
 
 
 def detect_command(source: Path, weights: Path, heart: Path | None, out: Path, batch: int, device: str,
-                   backend: str = "torch") -> list[str]:
-    """The ``tqgd detect`` command line."""
+                   backend: str = "torch", extra: tuple[str, ...] = ()) -> list[str]:
+    """The ``tqgd detect`` command line (``extra``: further options, e.g. ``--lean-memory``)."""
     command = [tqgd_command(), "detect", str(source), "--weights", str(weights), "--out", str(out),
-               "--batch", str(batch), "--device", device, "--backend", backend]
+               "--batch", str(batch), "--device", device, "--backend", backend, *extra]
     return command + (["--heart-weights", str(heart)] if heart else [])
 
 
 def cli_detect(source: Path, weights: Path, heart: Path | None, out: Path, batch: int, device: str,
-               backend: str = "torch") -> float:
+               backend: str = "torch", extra: tuple[str, ...] = ()) -> float:
     """Wall seconds of one ``tqgd detect`` run (fresh output folder); raises if the command fails."""
     shutil.rmtree(out, ignore_errors=True)
     started = time.perf_counter()
-    done = subprocess.run(detect_command(source, weights, heart, out, batch, device, backend), capture_output=True,
-                          text=True, check=False)
+    done = subprocess.run(detect_command(source, weights, heart, out, batch, device, backend, extra),
+                          capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"tqgd detect failed ({done.returncode}):\n{done.stderr[-2000:]}")
     return time.perf_counter() - started
@@ -150,7 +150,7 @@ _PEAK_RSS = ("import resource, subprocess, sys; done = subprocess.run(sys.argv[1
 
 
 def peak_rss_mib(dicom_root: Path, weights: Path, heart: Path | None, out: Path, batch: int, device: str,
-                 only: int | None = None, backend: str = "torch") -> float:
+                 only: int | None = None, backend: str = "torch", extra: tuple[str, ...] = ()) -> float:
     """Max RSS (MiB) of ``tqgd detect`` on a folder of series: all of ``dicom_root``, or a folder of its first
     ``only`` series (symbolic links)."""
     source = dicom_root
@@ -161,7 +161,8 @@ def peak_rss_mib(dicom_root: Path, weights: Path, heart: Path | None, out: Path,
         for series in sorted(p for p in dicom_root.iterdir() if p.is_dir())[:only]:
             (source / series.name).symlink_to(series, target_is_directory=True)
     shutil.rmtree(out, ignore_errors=True)
-    command = [sys.executable, "-c", _PEAK_RSS, *detect_command(source, weights, heart, out, batch, device, backend)]
+    command = [sys.executable, "-c", _PEAK_RSS,
+               *detect_command(source, weights, heart, out, batch, device, backend, extra)]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"tqgd detect on {source} failed ({done.returncode}):\n{done.stderr[-2000:]}")

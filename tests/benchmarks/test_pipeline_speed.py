@@ -72,6 +72,7 @@ def test_stage_times_and_peak_memory_with_real_weights(scans, tmp_path) -> None:
     assert block in doc.read_text()
     assert "| **in-process total** |" in block and "one slice per model call" in block
     assert "2 phantom scans of 8 slices of 128 x 128 px" in block and ("streams" in block or "grows" in block)
+    assert "With `--lean-memory`: one scan" in block and "without it (" in block
     rows = {line.split(" | ")[0].strip("| "): line for line in block.splitlines() if line.startswith("| ")}
     assert "| 1.00x |" in rows["torch"] and rows["onnx"].count(" s") >= 2, "the onnx row has wall and first-run times"
     assert "tqgd --help" in block and "python importing detect's modules" in block

@@ -138,6 +138,10 @@ def detect(
                                help="Also write DICOM SEG, SR (TID 1500) and a secondary capture of report.png into "
                                     "<scan output>/dicom/ for each DICOM CT scan (they carry the source's patient "
                                     "and study, to go back to the PACS)."),
+    lean_memory: bool = typer.Option(False, "--lean-memory",
+                                     help="Return large arrays to the OS as soon as they are freed (glibc), so a "
+                                          "folder run's peak memory grows about half as much per scan; each scan "
+                                          "takes about 15 % longer."),
 ) -> None:
     """Detect coronary calcium: heart crop, boxes per slice, detections.json/.csv, overlays and the calcium score.
 
@@ -151,6 +155,10 @@ def detect(
     from rich.panel import Panel
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    if lean_memory:
+        from tqgd.engine.heap import map_large_allocations
+
+        map_large_allocations()  # before torch is imported: its allocations too come and go by mmap
     from tqgd.engine.demo import PHANTOM_WARNING
     from tqgd.engine.detect import DetectOptions
     from tqgd.engine.detect_run import default_weights, failed_summary, make_setup, run_detect
