@@ -78,6 +78,9 @@ def run(
                                                   "names; per-scan outputs never do)."),
     trust_weights: bool = typer.Option(False, "--trust-weights",
                                        help="Load the weights with full pickle (only for files you trust)."),
+    lean_memory: bool = typer.Option(False, "--lean-memory",
+                                     help="As for tqgd detect: each worker returns large arrays to the OS when "
+                                          "freed, so its memory grows less scan after scan, at some cost in time."),
 ) -> None:
     """Detect and score every scan of SOURCE on Ray workers: per scan the same files as tqgd detect, plus a table.
 
@@ -106,7 +109,8 @@ def run(
                                        "physics_filter": physics_filter},
                               address=address, workers=workers, cpus_per_worker=cpus_per_worker,
                               gpus_per_worker=gpus_per_worker, max_attempts=max_attempts, retry_failed=retry_failed,
-                              include_identifiers=include_identifiers, trust=trust_weights or None)
+                              include_identifiers=include_identifiers, trust=trust_weights or None,
+                              lean_memory=lean_memory)
     bars = _progress(console)
     task = bars.add_task("starting Ray and the workers", total=None, since=None)
 

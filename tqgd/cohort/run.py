@@ -48,6 +48,7 @@ class CohortSettings:
     retry_failed: bool = False
     include_identifiers: bool = False
     trust: bool | None = None
+    lean_memory: bool = False
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
@@ -188,7 +189,7 @@ class _Pool:
                                     if settings.heart_weights else None,
                                     options=dict(settings.options), device="0" if settings.gpus_per_worker else "cpu",
                                     threads=max(1, int(settings.cpus_per_worker)), out=str(self.ledger.out),
-                                    token=self.token, trust=settings.trust)
+                                    token=self.token, trust=settings.trust, lean_memory=settings.lean_memory)
             self.worker_settings = worker
             self._loop(todo, count)
         return ray_seconds, self.names, self.retries

@@ -34,6 +34,7 @@ class WorkerSettings:
     out: str
     token: str
     trust: bool | None = None
+    lean_memory: bool = False  # tqgd detect --lean-memory: large arrays go back to the OS when freed
 
 
 class ScanWorker:
@@ -46,6 +47,10 @@ class ScanWorker:
 
     def setup(self) -> dict[str, Any]:
         """Check OUT is visible here, load the weights; return this worker's name, host and process ID."""
+        if self.settings.lean_memory:
+            from tqgd.engine.heap import map_large_allocations
+
+            map_large_allocations()  # before torch is imported, as tqgd detect does
         import tqgd  # noqa: F401  (offline ultralytics before anything imports it)
         from tqgd.cohort.ledger import check_token
         from tqgd.engine.detect import DetectOptions
