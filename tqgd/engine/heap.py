@@ -7,7 +7,7 @@ are kept and fragmented: a folder run's peak memory grew with every scan. Fixing
 (``mallopt(M_MMAP_THRESHOLD)``, which also stops glibc moving it) returns each large array to the OS when freed;
 the trim threshold goes back to its 128 KiB default too (glibc may have raised it with the other). Set both before
 torch is imported. ``malloc_trim`` after each scan was measured too and did not help. Other C libraries: nothing
-is done. Opt-in because it costs time: measured in BENCHMARKS.md ("Pipeline").
+is done. Opt-in because it costs time: measured in the README ("CPU backends"); pipeline_speed measures it too.
 """
 
 from __future__ import annotations
