@@ -124,8 +124,16 @@ def test_compare_puts_models_side_by_side_one_row_per_slice(trained, scan, monke
 
 
 def test_detect_explain_writes_maps_next_to_the_overlays(trained, scan, monkeypatch, capsys, tmp_path) -> None:
+    # the few most confident boxes (at most 0.7): how confident this small model gets varies between CPUs
+    code, _, err = run_tqgd(monkeypatch, capsys, "detect", scan, "--weights", trained["weights"], "--out",
+                            tmp_path / "plain", "--conf", "0.01")
+    assert code == 0, err
+    found = json.loads((tmp_path / "plain" / "detections.json").read_text())
+    confidences = sorted(d["confidence"] for s in found["slices"] for d in s["detections"])
+    assert confidences, "the trained model finds something at conf 0.01"
+    conf = min(0.7, confidences[-min(3, len(confidences))] - 1e-5)
     code, stdout, err = run_tqgd(monkeypatch, capsys, "detect", scan, "--weights", trained["weights"], "--out",
-                                 tmp_path / "det", "--conf", "0.7", "--explain")
+                                 tmp_path / "det", "--conf", f"{conf:.6f}", "--explain")
     assert code == 0, err
     detections = json.loads((tmp_path / "det" / "detections.json").read_text())
     record = json.loads((tmp_path / "det" / "explain.json").read_text())
