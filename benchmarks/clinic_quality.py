@@ -79,6 +79,8 @@ class Schedule:
     # crop, half as many calcium-free slices as calcium slices.
     window: str = "calcium"
     context: int = 3  # 1: the slice alone; 3: 2.5D (slices z-1, z, z+1 as channels)
+    context_step: int = 1  # 2.5D neighbours z-k, z, z+k
+    train_metal_share: float | None = None  # per-patient probability of each metal kind in training sets; None: default
     crop_size: int | str | None = "auto"  # fixed native-pixel crop ('auto': largest ROI rounded up to 32 px)
     negatives: str = "0.5"
     folds: int = 5  # training patients split; fold 0 trains
@@ -110,7 +112,7 @@ def make_data(work: Path, dataset: str, schedule: Schedule) -> tuple[Path, Path]
     """(converted training dataset, test phantom root) of one set; reused when complete."""
     from tqgd.baselines.roi import phantom_heart_crop
     from tqgd.data.convert.orcascore import OrcaConvertOptions, convert_orcascore
-    from tqgd.data.phantom.config import PhantomConfig
+    from tqgd.data.phantom.config import PhantomConfig, with_metal_share
     from tqgd.data.phantom.layout import write_phantom_set
 
     shared = patient_seeds(TRAIN_SEEDS[dataset], schedule.train_patients) & \
@@ -122,18 +124,21 @@ def make_data(work: Path, dataset: str, schedule: Schedule) -> tuple[Path, Path]
     for part, seed, count in (("train", TRAIN_SEEDS[dataset], schedule.train_patients),
                               ("test", TEST_SEEDS[dataset], schedule.test_patients)):
         root = work / "phantom" / dataset / part
+        part_config = config
+        if part == "train" and schedule.train_metal_share is not None:
+            part_config = with_metal_share(config or PhantomConfig(), schedule.train_metal_share)
         if not (root / "phantom" / "phantom.json").is_file():
             log(f"phantom: {count} {dataset} {part} patients (set seed {seed}) at {schedule.image_size} px")
             write_phantom_set(root, count, seed=seed, gated=dataset == "gated", image_size=schedule.image_size,
-                              config=config, overwrite=True)
+                              config=part_config, overwrite=True)
         roots[part] = root
     converted = work / "datasets" / dataset
     if not (converted / "convert.json").is_file():
-        log(f"convert: {dataset} training set, window {schedule.window}, context {schedule.context}, crop "
-            f"{schedule.crop_size}, negatives {schedule.negatives}")
+        log(f"convert: {dataset} training set, window {schedule.window}, context {schedule.context} (step "
+            f"{schedule.context_step}), crop {schedule.crop_size}, negatives {schedule.negatives}")
         options = OrcaConvertOptions(window=schedule.window, folds=schedule.folds, seed=SPLIT_SEED,
                                      negatives=schedule.negatives, masks=True, context=schedule.context,
-                                     crop_size=schedule.crop_size)
+                                     crop_size=schedule.crop_size, context_step=schedule.context_step)
         convert_orcascore(roots["train"], converted, options, crop=phantom_heart_crop())
     return converted, roots["test"]
 
@@ -214,11 +219,17 @@ def data_lines(data: dict[str, tuple[Path, Path]], schedule: Schedule) -> list[s
 def schedule_line(schedule: Schedule) -> str:
     """The schedule in one line."""
     train = ", ".join(f"{k} {v}" for k, v in schedule.train.items() if k != "seed") + ", seed = the training seed"
+    k = schedule.context_step
+    step = f" (slices z-{k}, z, z+{k})" if k != 1 else ""
+    metal = "" if schedule.train_metal_share is None else \
+        f"; training patients draw each kind of metal with probability {schedule.train_metal_share:g}"
     return (f"Schedule ({schedule.name}): ultralytics train args {train}; otherwise tqgd's paper recipe (from scratch, "
             f"mosaic, flips, HSV, translation), the same for every detector; U-Net: "
             f"{schedule.unet_epochs or 'same'} epochs, same batch, Adam lr 1e-3 (UNetConfig), crops of the model "
-            f"crop size; device {schedule.device}. Dataset: window {schedule.window}, context {schedule.context}, "
-            f"crop {schedule.crop_size}, negatives {schedule.negatives}, one class.")
+            f"crop size; device {schedule.device}. Dataset: window {schedule.window}, context {schedule.context}"
+            f"{step}"
+            f", crop {schedule.crop_size}, negatives {schedule.negatives}, one class"
+            f"{metal}.")
 
 
 def check_schedule(work: Path, schedule: Schedule) -> None:
@@ -266,6 +277,10 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--epochs", type=int, help="override the preset's epochs (a quick look, not the table)")
     parser.add_argument("--window", help="override the dataset's HU window (e.g. -200,1600; default calcium); a work "
                         "folder keeps one schedule, so a new window needs a new --work")
+    parser.add_argument("--context-step", type=int, help="2.5D neighbours z-K, z, z+K (default 1); a new --work")
+    parser.add_argument("--train-metal-share", type=float,
+                        help="per-patient probability of each metal kind in the training patients (test patients keep "
+                             "the phantom's default); a new --work")
     parser.add_argument("--jobs", type=int, default=2, help="runs in parallel (default 2: one per CPU core)")
     parser.add_argument("--risk-scheme", choices=RISK_SCHEMES, default="five-class",
                         help="risk categories of the kappa column (default five-class)")
@@ -283,6 +298,10 @@ def main(argv: list[str] | None = None) -> str:
         schedule = replace(schedule, train={**schedule.train, "epochs": args.epochs})
     if args.window:
         schedule = replace(schedule, window=args.window)
+    if args.context_step:
+        schedule = replace(schedule, context_step=args.context_step)
+    if args.train_metal_share is not None:
+        schedule = replace(schedule, train_metal_share=args.train_metal_share)
     seeds = args.seeds or ([0] if args.smoke else [0, 1, 2])
     rows = choose_rows(args.models or (SMOKE_ROWS if args.smoke else DEFAULT_ROWS))
     record = run_record("clinic_quality.py")

@@ -165,6 +165,25 @@ def test_a_work_folder_refuses_a_second_schedule(tmp_path: Path) -> None:
         clinic_quality.check_schedule(tmp_path, replace(clinic_quality.SCHEDULES["smoke"], window="-200,1600"))
 
 
+def test_training_metal_share_and_context_step_reach_the_training_set_only(tmp_path: Path) -> None:
+    import clinic_quality
+
+    schedule = replace(clinic_quality.SCHEDULES["smoke"], context=3, context_step=2, train_metal_share=1.0,
+                       train_patients=2, test_patients=1)
+    dataset, test_root = clinic_quality.make_data(tmp_path, "gated", schedule)
+    assert json.loads((dataset / "convert.json").read_text())["input"]["context_step"] == 2
+    train_root = tmp_path / "phantom" / "gated" / "train"
+    for root, share in ((train_root, 1.0), (test_root, clinic_quality.SCHEDULES["smoke"].train_metal_share)):
+        for sidecar in sorted((root / "phantom").glob("TRV*.json")):
+            metal = json.loads(sidecar.read_text())["realism"]["metal"]
+            if share is None:
+                assert metal["stent"]["probability"] < 0.5, "test patients keep the phantom's metal prevalence"
+            else:
+                assert {kind: entry["probability"] for kind, entry in metal.items()} == dict.fromkeys(metal, share)
+    assert "slices z-2, z, z+2" in clinic_quality.schedule_line(schedule)
+    assert "with probability 1" in clinic_quality.schedule_line(schedule)
+
+
 @pytest.mark.slow
 def test_unet_row_trains_on_the_three_slices_of_a_25d_dataset(tmp_path: Path) -> None:
     import clinic_quality

@@ -49,6 +49,18 @@ def test_orcascore_conversion_succeeds_with_options(app, src, tmp_path):
     assert sorted(p.name for p in out.glob("*.yaml")) == ["fold0.yaml", "fold1.yaml", "fold2.yaml", "orcascore.yaml"]
 
 
+def test_context_step_is_recorded_and_needs_2_5d(app, src, tmp_path):
+    out = tmp_path / "spaced"
+    result = runner.invoke(app, ["convert", "orcascore", str(src), str(out), "--folds", "3", "--window", "calcium",
+                                 "--context", "3", "--context-step", "2"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "convert.json").read_text())["input"]["context_step"] == 2
+    result = runner.invoke(app, ["convert", "orcascore", str(src), str(tmp_path / "flat"), "--folds", "3",
+                                 "--context-step", "2"])
+    assert result.exit_code == 1 and "needs context 3" in str(result.exception)
+    assert not (tmp_path / "flat").exists()
+
+
 def test_bad_options_fail(app, src, tmp_path):
     result = runner.invoke(app, ["convert", "orcascore", str(src), str(tmp_path / "o"), "--folds", "1"])
     assert result.exit_code == 2  # usage error from typer (--folds has min 2)

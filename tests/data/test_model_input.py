@@ -34,6 +34,16 @@ def test_context_3_puts_previous_current_next_slice_in_r_g_b():
             assert images[row, 0, 0, channel] == _window(levels[source])
 
 
+def test_context_step_spaces_the_neighbours_and_clamps_at_the_ends():
+    levels = np.array([-900.0, -500.0, -100.0, 300.0, 700.0], dtype=np.float32)  # one HU per slice
+    hu = np.broadcast_to(levels[:, None, None], (5, 4, 4)).copy()
+    spec = InputSpec(parse_window("-1000,1000"), context=3, context_step=2)
+    images = slice_images(hu, [0, 1, 2, 4], (0, 0, 4, 4), spec)
+    expected = {0: (0, 0, 2), 1: (0, 1, 3), 2: (0, 2, 4), 4: (2, 4, 4)}  # z-2, z, z+2, clamped to the volume
+    for row, z in enumerate((0, 1, 2, 4)):
+        assert [images[row, 0, 0, c] for c in range(3)] == [_window(levels[k]) for k in expected[z]]
+
+
 def test_context_1_is_the_plain_window():
     rng = np.random.default_rng(0)
     hu = rng.integers(-1024, 2000, size=(3, 10, 12)).astype(np.float32)
@@ -67,6 +77,9 @@ def test_auto_crop_size_rounds_the_largest_roi_up_to_32():
     ({"context": 2}, "context must be 1"),
     ({"context": 3, "window": "rgb"}, "needs one window"),
     ({"crop_size": 100}, "multiple of 32"),
+    ({"context": 3, "context_step": 0}, "context step must be 1 to"),
+    ({"context": 3, "context_step": 9}, "context step must be 1 to"),
+    ({"context": 1, "context_step": 2}, "needs context 3"),
 ])
 def test_bad_specs_are_refused(kwargs, match):
     window = parse_window(kwargs.pop("window", "calcium"))
@@ -79,18 +92,27 @@ def test_record_round_trip_and_old_records():
     assert InputSpec.from_record({"input": spec.to_json()}) == spec
     old = InputSpec.from_record({"window": parse_window("paper").to_json()})
     assert old == InputSpec(parse_window("paper"))
+    assert "context_step" not in spec.to_json()  # adjacent-slice records are written as before
+    spaced = InputSpec(parse_window("calcium"), context=3, crop_size=256, context_step=3)
+    assert spaced.to_json()["context_step"] == 3 and InputSpec.from_record({"input": spaced.to_json()}) == spaced
 
 
-def test_detect_builds_exactly_the_training_images(tmp_path: Path):
-    """Convert with 2.5D + a fixed crop, then build the same slices the way detect_volume does: identical pixels."""
+@pytest.mark.parametrize("step", [1, 2])
+def test_detect_builds_exactly_the_training_images(tmp_path: Path, step: int):
+    """Convert with 2.5D (adjacent or spaced neighbours) + a fixed crop, then build the same slices the way
+    detect_volume does from the recorded input: identical pixels."""
+    import json
+
     from tqgd.data.readers import read_ct
     from tqgd.engine.detect import _images
 
     src = write_orcascore_folder(tmp_path / "orca", patients=3, slices=6, size=96)
     roi = (20, 14, 70, 60)
-    options = OrcaConvertOptions(folds=2, negatives="all", window="calcium", context=3, crop_size=64)
+    options = OrcaConvertOptions(folds=2, negatives="all", window="calcium", context=3, crop_size=64,
+                                 context_step=step)
     out = convert_orcascore(src, tmp_path / "ds", options, crop=lambda volume: roi).out
-    spec = InputSpec(parse_window("calcium"), context=3, crop_size=64)
+    spec = InputSpec.from_record(json.loads((out / "convert.json").read_text()))
+    assert spec == InputSpec(parse_window("calcium"), context=3, crop_size=64, context_step=step)
     detector = SimpleNamespace(input_spec=spec, windowing=spec.windowing)
     volume = read_ct(src / "Images" / "TRV1P2CTI.mhd")
     box = crop_box(roi, volume.shape[1:], 64)

@@ -74,6 +74,9 @@ def orcascore(
     context: int = typer.Option(1, "--context",
                                 help="Slices per image: 1, or 3 for 2.5D (slices z-1, z, z+1 as the three channels; "
                                      "needs a one-window --window such as calcium)."),
+    context_step: int = typer.Option(1, "--context-step", min=1,
+                                     help="With --context 3: slices z-K, z, z+K instead of adjacent ones (a wider "
+                                          "look along z; recorded in the weights and used by tqgd detect)."),
     crop_size: str = typer.Option(None, "--crop-size",
                                   help="Cut a fixed square of N native pixels around each scan's ROI (multiple of 32) "
                                        "instead of the ROI itself; 'auto' = the largest ROI rounded up to 32. Train "
@@ -101,7 +104,7 @@ def orcascore(
 
     options = OrcaConvertOptions(window=window, classes=classes.value, folds=folds, seed=seed, negatives=negatives,
                                  connectivity=connectivity, min_area_px=min_area, masks=write_masks,
-                                 context=context, crop_size=crop_size)
+                                 context=context, crop_size=crop_size, context_step=context_step)
     crop = None
     if heart_weights is not None:
         from tqgd.engine.heart_crop import HeartCropper

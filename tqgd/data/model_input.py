@@ -6,6 +6,8 @@ An ``InputSpec`` holds everything that turns slices into model pixels, so traini
 - ``context``: 1 = the slice alone; 3 = 2.5D, slices z-1, z, z+1 as the three channels (one window; at the first and
   last slice the missing neighbour repeats the slice). Coronary calcium continues across neighbouring slices, noise
   spikes do not;
+- ``context_step``: the slice gap of 2.5D neighbours (z-k, z, z+k; default 1). A wider gap shows how far a bright
+  structure runs along z: most coronary deposits span at most three slices, a stent or a long bone edge runs on;
 - ``crop_size``: a square of that many pixels at the scan's own pixel size, centred on the heart ROI and shifted to
   lie inside the slice (``crop_box``), so the model never sees a shrunken crop and 1-3 px deposits stay 1-3 px.
   Where a slice is smaller than the square, or the ROI larger, see ``crop_box``. ``None`` keeps the ROI as it is.
@@ -28,6 +30,8 @@ from tqgd.errors import ConfigError
 
 #: Channel layouts: slices per image.
 CONTEXTS = (1, 3)
+#: Largest gap (slices) between the 2.5D neighbours and the centre slice.
+MAX_CONTEXT_STEP = 8
 #: Side of a fixed crop is a multiple of this (the detectors' largest stride).
 CROP_MULTIPLE = 32
 #: HU of pixels outside the slice (padding).
@@ -41,8 +45,14 @@ class InputSpec:
     windowing: Windowing
     context: int = 1
     crop_size: int | None = None
+    context_step: int = 1
 
     def __post_init__(self) -> None:
+        if not 1 <= self.context_step <= MAX_CONTEXT_STEP:
+            raise ConfigError(f"context step must be 1 to {MAX_CONTEXT_STEP} slices, got {self.context_step!r}")
+        if self.context_step != 1 and self.context != 3:
+            raise ConfigError(f"a context step ({self.context_step}) spaces the neighbours of 2.5D input; it needs "
+                              f"context 3, got context {self.context}")
         if self.context not in CONTEXTS:
             raise ConfigError(f"context must be 1 (one slice) or 3 (2.5D: slices z-1, z, z+1), got {self.context!r}")
         if self.context == 3 and self.windowing.num_channels != 1:
@@ -59,8 +69,10 @@ class InputSpec:
         return 3 if self.context == 3 else self.windowing.num_channels
 
     def to_json(self) -> dict[str, Any]:
-        """JSON form recorded in convert.json (``input``) and so inside trained weights."""
-        return {"window": self.windowing.to_json(), "context": self.context, "crop_size": self.crop_size}
+        """JSON form recorded in convert.json (``input``) and so inside trained weights; ``context_step`` only when it
+        is not 1, so records of adjacent-slice input stay as they were."""
+        record = {"window": self.windowing.to_json(), "context": self.context, "crop_size": self.crop_size}
+        return record if self.context_step == 1 else {**record, "context_step": self.context_step}
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> InputSpec:
@@ -71,7 +83,8 @@ class InputSpec:
         if data is None:
             return cls(windowing)
         crop = data.get("crop_size")
-        return cls(windowing, context=int(data.get("context", 1)), crop_size=int(crop) if crop else None)
+        return cls(windowing, context=int(data.get("context", 1)), crop_size=int(crop) if crop else None,
+                   context_step=int(data.get("context_step", 1)))
 
 
 def round_up(size: float, multiple: int = CROP_MULTIPLE) -> int:
@@ -109,11 +122,11 @@ def crop_box(roi: tuple[int, int, int, int], slice_hw: tuple[int, int], crop_siz
     return sx, sy, sx + side, sy + side
 
 
-def context_indices(z: int, depth: int, context: int) -> list[int]:
-    """Slice indices stacked for slice ``z``: [z] or [z-1, z, z+1], clamped to the volume."""
+def context_indices(z: int, depth: int, context: int, step: int = 1) -> list[int]:
+    """Slice indices stacked for slice ``z``: [z] or [z-step, z, z+step], clamped to the volume."""
     if context == 1:
         return [z]
-    return [max(z - 1, 0), z, min(z + 1, depth - 1)]
+    return [max(z - step, 0), z, min(z + step, depth - 1)]
 
 
 def cut(hu: np.ndarray, indices: Sequence[int], box: tuple[int, int, int, int], pad: float = PAD_HU) -> np.ndarray:
@@ -133,6 +146,7 @@ def slice_images(hu: np.ndarray, z_indices: Sequence[int], box: tuple[int, int, 
     """Model images of slices ``z_indices`` of ``hu`` (Z, H, W) inside ``box``: uint8 (B, h, w) or (B, h, w, 3) RGB."""
     if spec.context == 1:
         return apply_window(cut(hu, z_indices, box), spec.windowing)
-    depth = hu.shape[0]
-    stacks = [apply_window(cut(hu, context_indices(z, depth, spec.context), box), spec.windowing) for z in z_indices]
+    depth, step = hu.shape[0], spec.context_step
+    stacks = [apply_window(cut(hu, context_indices(z, depth, spec.context, step), box), spec.windowing)
+              for z in z_indices]
     return np.stack([np.moveaxis(s, 0, -1) for s in stacks]) if stacks else np.zeros((0, 1, 1, 3), dtype=np.uint8)

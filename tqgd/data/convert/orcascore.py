@@ -65,8 +65,9 @@ class OrcaConvertOptions:
 
     ``masks`` also writes each image's reference label slice (0 background, 1 LAD, 2 LCX, 3 RCA) as
     ``masks/<stem>.png``, cropped exactly like the image, for segmentation baselines and mask metrics.
-    ``context`` 3 makes 2.5D images (slices z-1, z, z+1 as channels, one window); ``crop_size`` cuts a fixed square
-    of that many native pixels around the ROI, ``"auto"`` the largest ROI of the dataset rounded up to 32 px.
+    ``context`` 3 makes 2.5D images (slices z-1, z, z+1 as channels, one window; ``context_step`` k takes z-k, z,
+    z+k instead); ``crop_size`` cuts a fixed square of that many native pixels around the ROI, ``"auto"`` the
+    largest ROI of the dataset rounded up to 32 px.
     """
 
     window: str = "paper"
@@ -79,6 +80,7 @@ class OrcaConvertOptions:
     masks: bool = False
     context: int = 1
     crop_size: int | str | None = None
+    context_step: int = 1
 
 
 @dataclass
@@ -128,7 +130,8 @@ def _input_spec(options: OrcaConvertOptions, rois: dict[str, tuple[int, int, int
                 raise ConfigError(f"crop size must be a whole number of pixels or 'auto', got {crop!r}") from exc
         else:
             crop = auto_crop_size(list(rois.values()))
-    return InputSpec(parse_window(options.window), context=options.context, crop_size=crop)
+    return InputSpec(parse_window(options.window), context=options.context, crop_size=crop,
+                     context_step=options.context_step)
 
 
 def _case_rois(cases: list[OrcaCase], crop: CropHook | None) -> dict[str, tuple[int, int, int, int]]:
@@ -210,7 +213,8 @@ def _check_options(options: OrcaConvertOptions, n_cases: int) -> None:
     if not 2 <= options.folds <= n_cases:
         raise ConfigError(f"--folds must be between 2 and the number of patients ({n_cases}), got {options.folds}")
     structure_for(options.connectivity, 3)  # 6 or 26, checked before anything is written
-    InputSpec(parse_window(options.window), context=options.context)  # 2.5D needs one window
+    InputSpec(parse_window(options.window), context=options.context,  # 2.5D needs one window
+              context_step=options.context_step)
     if not (isinstance(options.crop_size, str) and options.crop_size.strip().lower() == "auto"):
         _input_spec(options, {})
     if options.min_area_px < 1:
