@@ -32,7 +32,7 @@ import json
 import multiprocessing
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, replace
+from dataclasses import MISSING, asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -238,7 +238,9 @@ def check_schedule(work: Path, schedule: Schedule) -> None:
     stamp = work / "schedule.json"
     wanted = json.loads(json.dumps(asdict(schedule)))
     if stamp.is_file():
-        recorded = json.loads(stamp.read_text(encoding="utf-8"))
+        # a key added to Schedule after the folder was made counts as its default (older folders stay usable)
+        defaults = {f.name: f.default for f in fields(Schedule) if f.default is not MISSING}
+        recorded = {**defaults, **json.loads(stamp.read_text(encoding="utf-8"))}
         changed = sorted(k for k in set(recorded) | set(wanted) if recorded.get(k) != wanted.get(k))
         if changed:
             raise ConfigError(f"{work} holds runs of another schedule (differs in {', '.join(changed)}); use a new "

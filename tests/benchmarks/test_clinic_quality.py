@@ -163,6 +163,21 @@ def test_a_work_folder_refuses_a_second_schedule(tmp_path: Path) -> None:
         clinic_quality.check_schedule(tmp_path, longer)
     with pytest.raises(ConfigError, match="another schedule .*window"):
         clinic_quality.check_schedule(tmp_path, replace(clinic_quality.SCHEDULES["smoke"], window="-200,1600"))
+    with pytest.raises(ConfigError, match="another schedule .*context_step"):
+        clinic_quality.check_schedule(tmp_path, replace(clinic_quality.SCHEDULES["smoke"], context_step=2))
+
+
+def test_a_folder_from_before_a_schedule_key_existed_resumes_at_its_default(tmp_path: Path) -> None:
+    import clinic_quality
+
+    from tqgd.errors import ConfigError
+
+    recorded = json.loads(json.dumps(asdict(clinic_quality.SCHEDULES["smoke"])))
+    del recorded["context_step"], recorded["train_metal_share"]
+    (tmp_path / "schedule.json").write_text(json.dumps(recorded))
+    clinic_quality.check_schedule(tmp_path, clinic_quality.SCHEDULES["smoke"])
+    with pytest.raises(ConfigError, match="another schedule .*train_metal_share"):
+        clinic_quality.check_schedule(tmp_path, replace(clinic_quality.SCHEDULES["smoke"], train_metal_share=0.5))
 
 
 def test_training_metal_share_and_context_step_reach_the_training_set_only(tmp_path: Path) -> None:
