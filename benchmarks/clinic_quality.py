@@ -226,10 +226,8 @@ def schedule_line(schedule: Schedule) -> str:
     return (f"Schedule ({schedule.name}): ultralytics train args {train}; otherwise tqgd's paper recipe (from scratch, "
             f"mosaic, flips, HSV, translation), the same for every detector; U-Net: "
             f"{schedule.unet_epochs or 'same'} epochs, same batch, Adam lr 1e-3 (UNetConfig), crops of the model "
-            f"crop size; device {schedule.device}. Dataset: window {schedule.window}, context {schedule.context}"
-            f"{step}"
-            f", crop {schedule.crop_size}, negatives {schedule.negatives}, one class"
-            f"{metal}.")
+            f"crop size; device {schedule.device}. Dataset: window {schedule.window}, context "
+            f"{schedule.context}{step}, crop {schedule.crop_size}, negatives {schedule.negatives}, one class{metal}.")
 
 
 def check_schedule(work: Path, schedule: Schedule) -> None:
