@@ -79,7 +79,6 @@ def stage_times(scan: Path, weights: Path, heart: Path | None, out: Path, repeat
     """
     from tqgd.data.readers import read_ct
     from tqgd.detections import save_detections
-    from tqgd.engine.backends import apply_backend
     from tqgd.engine.detect import DetectOptions, detect_volume
     from tqgd.engine.detect_run import detections_csv, make_setup
     from tqgd.engine.overlay import OVERLAY_DIR, write_overlays
@@ -94,8 +93,7 @@ def stage_times(scan: Path, weights: Path, heart: Path | None, out: Path, repeat
     for _ in range(repeats):
         shutil.rmtree(out, ignore_errors=True)
         marks = [time.perf_counter()]
-        setup = make_setup(weights, heart, DetectOptions(batch=batch), device)
-        apply_backend(setup, backend)
+        setup = make_setup(weights, heart, DetectOptions(batch=batch), device, backend=backend)
         marks.append(time.perf_counter())
         volume = read_ct(scan)
         marks.append(time.perf_counter())

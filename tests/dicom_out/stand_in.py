@@ -28,7 +28,7 @@ def use_stand_in_detector(monkeypatch, mask: np.ndarray) -> None:
     detector = SimpleNamespace(input_spec=spec, windowing=spec.windowing, names={0: "calcium"}, notes=[],
                                phantom_trained=False, describe=lambda: {"weights": "stand-in"})
 
-    def make_setup(weights, heart_weights, options, device=None, trust=None):
+    def make_setup(weights, heart_weights, options, device=None, trust=None, backend="torch"):
         return detect_run.DetectSetup(detector=detector, cropper=None, options=options)
 
     monkeypatch.setattr(detect_run, "make_setup", make_setup)

@@ -185,3 +185,67 @@ def test_preprocessing_is_read_off_the_loaded_model(trained, monkeypatch) -> Non
                         lambda *args, **kwargs: pytest.fail("the weights were unpickled a second time"))
     detector = load_slice_detector(trained.weights)
     assert detector.preprocess == expected and detector.input_spec.context == 3
+
+
+_LEAN_SCRIPT = """
+import json, sys
+from tqgd.data.readers import read_ct
+from tqgd.engine.detect import DetectOptions, detect_volume
+from tqgd.engine.detect_model import load_slice_detector, model_pixels, predict
+
+detector = load_slice_detector(sys.argv[1], device="cpu", backend="onnx")
+volume = read_ct(sys.argv[2])
+result = detect_volume(volume, detector, None, DetectOptions(conf=float(sys.argv[3]), physics_filter=False,
+                                                             snap_boxes=False))
+images = model_pixels(volume.hu[:4, :, :100], detector.windowing, True, "x")  # 128 x 100: scaled and padded
+rows = [r.tolist() for r in predict(detector, images, float(sys.argv[3]), imgsz=96)]
+print(json.dumps({"notes": detector.notes, "torch": "torch" in sys.modules, "ultralytics": "ultralytics" in sys.modules,
+                  "rows": [[z, *d.box_xyxy, d.confidence] for z, d in result.all_detections()], "resized": rows}))
+"""
+
+
+def test_a_cached_onnx_export_runs_without_torch(trained, cache) -> None:
+    """After the first export, --backend onnx needs neither torch nor ultralytics and gives ultralytics' boxes."""
+    import subprocess
+    import sys
+
+    from tqgd.engine.detect_model import model_pixels, predict
+
+    volume = read_ct(trained.dicom)
+    torch_detector = load_slice_detector(trained.weights, device="cpu")
+    exported, _ = with_backend(torch_detector, "onnx")  # ultralytics' AutoBackend; leaves the detector record
+    raw = DetectOptions(conf=CONF, physics_filter=False, snap_boxes=False)
+    done = subprocess.run([sys.executable, "-c", _LEAN_SCRIPT, str(trained.weights), str(trained.dicom), str(CONF)],
+                          capture_output=True, text=True, timeout=300, check=True)
+    lean = json.loads(done.stdout.strip().splitlines()[-1])
+    assert not lean["torch"] and not lean["ultralytics"], "the cached ONNX path imported torch or ultralytics"
+    assert any("without torch" in note for note in lean["notes"])
+    got = np.array(sorted(map(tuple, lean["rows"])), dtype=np.float64)
+    assert_same_detections(got, _rows(detect_volume(volume, exported, None, raw)))
+    assert_same_detections(got, _rows(detect_volume(volume, torch_detector, None, raw)))
+    images = model_pixels(volume.hu[:4, :, :100], exported.windowing, True, "x")
+    for lean_rows, rows in zip(lean["resized"], predict(exported, images, CONF, imgsz=96), strict=True):
+        lean_rows, rows = np.array(lean_rows).reshape(-1, 6), rows[rows[:, 4] >= CONF + CONF_TOL]
+        lean_rows = lean_rows[lean_rows[:, 4] >= CONF + CONF_TOL]
+        order = np.lexsort(rows.T[::-1]), np.lexsort(lean_rows.T[::-1])
+        np.testing.assert_allclose(lean_rows[order[1]], rows[order[0]], rtol=0, atol=BOX_TOL_PX)
+
+
+def test_a_damaged_or_foreign_detector_record_is_not_used(trained, cache) -> None:
+    from tqgd.engine.detect_model import cached_onnx_detector
+    from tqgd.engine.detector_record import load_record, record_path
+
+    assert cached_onnx_detector(trained.weights) is None  # nothing exported yet
+    first = load_slice_detector(trained.weights, device="cpu", backend="onnx")
+    digest = hashlib.sha256(trained.weights.read_bytes()).hexdigest()
+    assert load_record(digest)["imgsz"] == first.imgsz == 64
+    lean = cached_onnx_detector(trained.weights)
+    assert lean is not None and lean.input_spec == first.input_spec and lean.names == first.names
+    path = record_path(digest)
+    path.write_text("{not json")
+    assert cached_onnx_detector(trained.weights) is None
+    again = load_slice_detector(trained.weights, device="cpu", backend="onnx")  # the full path writes it again
+    assert not any("without torch" in note for note in again.notes) and load_record(digest) is not None
+    record = json.loads(path.read_text())
+    path.write_text(json.dumps({**record, "weights_sha256": "0" * 64}))  # another file's record in this place
+    assert cached_onnx_detector(trained.weights) is None

@@ -179,12 +179,9 @@ def detect(
         weights, demo_heart = default_weights()
         heart_weights = heart_weights or demo_heart
         console.print(f"no --weights given: using {weights}")
-    setup = make_setup(weights, heart_weights, options, device, trust_weights or None)
-    if backend != "torch":
-        from tqgd.engine.backends import apply_backend
-
-        with console.status(f"preparing the {backend} backend (first use: export)"):
-            apply_backend(setup, backend)
+    with console.status("loading the models" if backend == "torch" else
+                        f"preparing the {backend} backend (first use: export)"):
+        setup = make_setup(weights, heart_weights, options, device, trust_weights or None, backend)
     if setup.detector.phantom_trained:
         console.print(Panel(f"{PHANTOM_WARNING}\n{setup.detector.training_data}", style="bold red",
                             title="phantom weights"))

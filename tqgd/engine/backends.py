@@ -15,22 +15,23 @@ Agreement with PyTorch:
 - OpenVINO is compiled for fp32 (``INFERENCE_PRECISION_HINT``): on CPUs with bf16 instructions its default runs in
   bf16, which moved a trained TQGDNet-n's boxes by up to 2.5 px from PyTorch's (fp32: 2e-4 px). The compiled model is
   kept beside the export (OpenVINO's ``CACHE_DIR``), so only the first run pays for compiling.
+
+Each export also leaves the weights' detector record in the cache (``tqgd.engine.detector_record``); from then on an
+ONNX run needs neither the checkpoint nor torch (``tqgd.engine.onnx_predictor``, chosen by
+``tqgd.engine.detect_model.load_slice_detector``). Importing this module imports neither.
 """
 
 from __future__ import annotations
 
 import importlib.util
 from dataclasses import replace
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from tqgd.engine.export_cache import ExportSettings, cached_export
-from tqgd.engine.predictor import SlicePredictor
+from tqgd.engine.export_cache import ExportSettings, cached_export, file_sha256
 from tqgd.errors import ConfigError
 
 if TYPE_CHECKING:
     from tqgd.engine.detect_model import SliceDetector
-    from tqgd.engine.detect_run import DetectSetup
 
 #: The backends ``tqgd detect --backend`` accepts; "torch" runs the weights as loaded.
 BACKENDS = ("torch", "onnx", "openvino")
@@ -38,10 +39,6 @@ BACKENDS = ("torch", "onnx", "openvino")
 BACKEND_PACKAGES = {"onnx": ("onnx", "onnxslim", "onnxruntime"), "openvino": ("openvino",)}
 #: pip names for the install hint (import name -> distribution).
 _PIP_NAMES = {"onnx": "onnx", "onnxslim": "onnxslim", "onnxruntime": "onnxruntime", "openvino": "openvino"}
-#: OpenVINO compile setting that keeps fp32 arithmetic (module docstring).
-OPENVINO_FP32 = {"INFERENCE_PRECISION_HINT": "f32"}
-#: Folder beside an OpenVINO export where OpenVINO keeps the compiled model for later runs.
-OPENVINO_CACHE = "openvino_cache"
 
 
 def check_backend(backend: str, device: str | None = None) -> None:
@@ -64,34 +61,6 @@ def check_backend(backend: str, device: str | None = None) -> None:
                           "for a GPU, or --device cpu")
 
 
-class BackendPredictor(SlicePredictor):
-    """tqgd's slice predictor; an OpenVINO model is compiled in fp32 with a compiled-model cache."""
-
-    def setup_model(self, model: Any, verbose: bool = True) -> None:
-        """Set up ultralytics' ``AutoBackend`` for ``model``; for an OpenVINO folder, its ``openvino.Core`` is one
-        that compiles in fp32 and keeps compiled blobs in ``openvino_cache/`` beside the export (compiling this
-        model took longer than running it on a scan; from the cache, about a quarter of that)."""
-        if not (isinstance(model, (str, Path)) and Path(model).name.endswith("_openvino_model")):
-            super().setup_model(model, verbose)
-            return
-        import openvino
-
-        stock = openvino.Core
-        cache_dir = str(Path(model).parent / OPENVINO_CACHE)
-
-        class FP32Core(stock):
-            def __init__(self, *args: Any, **kwargs: Any) -> None:
-                super().__init__(*args, **kwargs)
-                self.set_property("CPU", OPENVINO_FP32)
-                self.set_property({"CACHE_DIR": cache_dir})
-
-        openvino.Core = FP32Core  # ultralytics' OpenVINO backend makes its Core inside this call
-        try:
-            super().setup_model(model, verbose)
-        finally:
-            openvino.Core = stock
-
-
 def with_backend(detector: SliceDetector, backend: str) -> tuple[SliceDetector, str | None]:
     """``detector`` running on ``backend`` (the same detector for "torch") and a note saying which export it uses.
 
@@ -105,22 +74,13 @@ def with_backend(detector: SliceDetector, backend: str) -> tuple[SliceDetector, 
         return detector, None
     from ultralytics import YOLO
 
+    from tqgd.engine.detector_record import save_record
+    from tqgd.engine.predictor import BackendPredictor
+
     path, made = cached_export(detector.model, detector.weights, ExportSettings(format=backend, imgsz=detector.imgsz))
+    save_record(file_sha256(detector.weights), detector.preprocess, detector.imgsz, detector.names,
+                detector.training_data, detector.operating_conf)
     model = YOLO(str(path), task="detect")
     note = f"{backend} backend for {detector.weights.name}: {'exported to' if made else 'cached export'} {path}"
     return replace(detector, model=model, device="cpu", backend=backend, export_path=path,
                    predictor=BackendPredictor), note
-
-
-def apply_backend(setup: DetectSetup, backend: str) -> None:
-    """Put the calcium detector and the heart cropper's detector of ``setup`` on ``backend``; notes say which exports.
-
-    Raises:
-        ConfigError / CheckpointError / OutputError: see ``with_backend``.
-    """
-    setup.detector, note = with_backend(setup.detector, backend)
-    notes = [note]
-    if setup.cropper is not None:
-        setup.cropper.detector, note = with_backend(setup.cropper.detector, backend)
-        notes.append(note)
-    setup.notes.extend(n for n in notes if n)

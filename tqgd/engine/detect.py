@@ -94,8 +94,9 @@ def recorded_crop(detector: SliceDetector) -> dict[str, Any] | str | None:
 
 
 def choose_crop(detector: SliceDetector, heart_weights: str | Path | None, device: str | None = None,
-                trust: bool | None = None) -> tuple[HeartCropper | None, list[str]]:
-    """The heart cropper detection must use with ``detector`` (None: full slices) and notes saying why.
+                trust: bool | None = None, backend: str = "torch") -> tuple[HeartCropper | None, list[str]]:
+    """The heart cropper detection must use with ``detector`` (None: full slices), its model on ``backend``, and
+    notes saying why.
 
     Raises:
         CheckpointError: the weights were trained on heart crops, but no usable heart weights are known.
@@ -107,7 +108,7 @@ def choose_crop(detector: SliceDetector, heart_weights: str | Path | None, devic
     if heart_weights is not None:
         notes = [] if record else ["the calcium model was trained on full slices, but a heart crop was asked for "
                                    "(--heart-weights); results may differ from validation"]
-        return HeartCropper(heart_weights, settings, device, trust), notes
+        return HeartCropper(heart_weights, settings, device, trust, backend), notes
     if not record:
         return None, ["calcium model trained on full slices: detecting on full slices (no heart crop)"]
     recorded = Path(record["heart_weights"]) if isinstance(record, dict) and record.get("heart_weights") else None
@@ -116,7 +117,7 @@ def choose_crop(detector: SliceDetector, heart_weights: str | Path | None, devic
         raise CheckpointError(f"these weights were trained on heart-cropped slices{where}; pass --heart-weights with "
                               "the heart detector used for that conversion", detector.weights)
     note = f"heart crop with the heart weights recorded in the calcium weights: {recorded}"
-    return HeartCropper(recorded, settings, device, trust), [note]
+    return HeartCropper(recorded, settings, device, trust, backend), [note]
 
 
 def operating_conf(detector: SliceDetector, options: DetectOptions) -> float:

@@ -5,7 +5,8 @@ Shared by heart cropping (``heart_crop``) and calcium detection (``detect``). Th
 converter's default window (``paper``) and say so in ``notes``. The image size is the one the weights were trained
 at. Slices go through the model in batches: one ultralytics call per batch of slices, never one per slice.
 The model runs on PyTorch, or on an exported copy (ONNX Runtime, OpenVINO: ``tqgd.engine.backends``) that replaces only
-``model``; the preprocessing stays the one recorded in the weights.
+``model``; the preprocessing stays the one recorded in the weights. A cached ONNX export runs without torch
+(``cached_onnx_detector``, ``tqgd.engine.onnx_predictor``).
 """
 
 from __future__ import annotations
@@ -75,7 +76,9 @@ def load_slice_detector(weights: str | Path, device: str | None = None, imgsz: i
     """Load ``weights`` (tqgd or stock ultralytics detector) with the preprocessing recorded in them.
 
     Loading is restricted unless ``trust`` (``tqgd.engine.weights``). ``backend`` "onnx" / "openvino" runs the model
-    through a cached export of the weights (``tqgd.engine.backends``; its note is added to ``notes``).
+    through a cached export of the weights (``tqgd.engine.backends``; its note is added to ``notes``). For "onnx",
+    weights exported before are run from the cache alone, without unpickling them or importing torch
+    (``cached_onnx_detector``).
 
     Raises:
         CheckpointError: missing, unreadable or refused weights, or a recorded window tqgd cannot read.
@@ -85,6 +88,9 @@ def load_slice_detector(weights: str | Path, device: str | None = None, imgsz: i
         from tqgd.engine.backends import check_backend, with_backend
 
         check_backend(backend, device)
+        cached = cached_onnx_detector(weights, imgsz) if backend == "onnx" else None
+        if cached is not None:
+            return cached
         detector, note = with_backend(load_slice_detector(weights, device, imgsz, trust), backend)
         detector.notes.append(note)
         return detector
@@ -93,7 +99,53 @@ def load_slice_detector(weights: str | Path, device: str | None = None, imgsz: i
 
     weights = Path(weights).expanduser().resolve()
     model = load_weights(weights, trust)
-    preprocess = _recorded_preprocess(model, weights, trust)
+    names = {int(k): str(v) for k, v in dict(getattr(model, "names", None) or {0: "object"}).items()}
+    checkpoint = getattr(model, "ckpt", None) or {}
+    checkpoint = checkpoint if isinstance(checkpoint, dict) else {}
+    return build_detector(weights, model, _recorded_preprocess(model, weights, trust),
+                          imgsz or _trained_imgsz(model) or FALLBACK_IMGSZ, names, checkpoint.get(TRAINING_DATA_KEY),
+                          checkpoint.get(OPERATING_CONF_KEY), device=device, predictor=SlicePredictor)
+
+
+def cached_onnx_detector(weights: str | Path, imgsz: int | None = None) -> SliceDetector | None:
+    """The ONNX Runtime detector of ``weights`` from the export cache alone, with no torch imported; None unless
+    their ONNX export and detector record are cached (``tqgd.engine.detector_record``) and the export is one
+    ``tqgd.engine.onnx_predictor`` runs (not an end-to-end head)."""
+    from tqgd.engine.detector_record import load_record
+    from tqgd.engine.export_cache import ExportSettings, file_sha256, find_export
+
+    weights = Path(weights).expanduser().resolve()
+    try:
+        digest = file_sha256(weights)
+    except OSError:
+        return None  # the full path reports what is wrong with the file
+    record = load_record(digest)
+    size = int(imgsz or (record or {}).get("imgsz") or 0)
+    path = find_export(digest, ExportSettings(format="onnx", imgsz=size)) if record and size else None
+    if path is None:
+        return None
+    try:
+        from tqgd.engine.onnx_predictor import OnnxSliceModel
+
+        model = OnnxSliceModel(path)
+    except (ImportError, ValueError):
+        return None
+    detector = build_detector(weights, model, record["preprocess"], size, record["names"], record["training_data"],
+                              record["operating_conf"], device="cpu")
+    detector.backend, detector.export_path = "onnx", path
+    detector.notes.append(f"onnx backend for {weights.name}: cached export {path} (ONNX Runtime without torch)")
+    return detector
+
+
+def build_detector(weights: Path, model: Any, preprocess: dict[str, Any], imgsz: int, names: dict[int, str],
+                   training_data: Any, operating_conf: Any, device: str | None = None,
+                   predictor: Any = None) -> SliceDetector:
+    """A ``SliceDetector`` for ``model`` from what its weights record: the input spec (window, 2.5D context, crop)
+    from ``preprocess`` (the converter's default window, with a note, when it records none).
+
+    Raises:
+        CheckpointError: a recorded window tqgd cannot read.
+    """
     notes = []
     spec = None
     if preprocess.get("window") or preprocess.get("input"):
@@ -107,16 +159,11 @@ def load_slice_detector(weights: str | Path, device: str | None = None, imgsz: i
         notes.append(f"{weights.name} records no preprocessing; using the converter's default window "
                      f"'{DEFAULT_WINDOW}' {windowing.channels_hu[0]} HU. If the model was trained on other images, "
                      "results will be poor")
-    size = imgsz or _trained_imgsz(model) or FALLBACK_IMGSZ
-    names = {int(k): str(v) for k, v in dict(getattr(model, "names", None) or {0: "object"}).items()}
-    checkpoint = getattr(model, "ckpt", None) or {}
-    training_data = checkpoint.get(TRAINING_DATA_KEY) if isinstance(checkpoint, dict) else None
-    operating_conf = checkpoint.get(OPERATING_CONF_KEY) if isinstance(checkpoint, dict) else None
-    return SliceDetector(weights=weights, model=model, windowing=windowing, window_source=source, imgsz=int(size),
+    return SliceDetector(weights=weights, model=model, windowing=windowing, window_source=source, imgsz=int(imgsz),
                          names=names, preprocess=preprocess, device=device,
                          training_data=str(training_data) if training_data else None, notes=notes, input_spec=spec,
                          operating_conf=float(operating_conf) if operating_conf is not None else None,
-                         predictor=SlicePredictor)
+                         predictor=predictor)
 
 
 def _recorded_preprocess(model: Any, weights: Path, trust: bool | None) -> dict[str, Any]:
@@ -177,6 +224,8 @@ def predict(detector: SliceDetector, images: Sequence[np.ndarray], conf: float, 
     """
     if not images:
         return []
+    if detector.backend == "onnx" and hasattr(detector.model, "predict_rows"):  # tqgd.engine.onnx_predictor
+        return [rows.astype(np.float64) for rows in detector.model.predict_rows(images, imgsz or detector.imgsz, conf)]
     extra = {"predictor": detector.predictor} if detector.predictor is not None else {}
     results = detector.model.predict(list(images), imgsz=imgsz or detector.imgsz, conf=conf, device=detector.device,
                                      verbose=False, batch=len(images), **extra)

@@ -68,10 +68,13 @@ class ScanOutcome:
 
 
 def make_setup(weights: Path, heart_weights: Path | None, options: DetectOptions, device: str | None = None,
-               trust: bool | None = None) -> DetectSetup:
-    """Load the calcium and heart detectors (restricted loading unless ``trust``) and decide the crop."""
-    detector = load_slice_detector(weights, device=device, trust=trust)
-    cropper, notes = choose_crop(detector, heart_weights, device, trust)
+               trust: bool | None = None, backend: str = "torch") -> DetectSetup:
+    """Load the calcium and heart detectors (restricted loading unless ``trust``) on ``backend`` ("torch", "onnx",
+    "openvino": ``tqgd.engine.backends``) and decide the crop."""
+    detector = load_slice_detector(weights, device=device, trust=trust, backend=backend)
+    cropper, notes = choose_crop(detector, heart_weights, device, trust, backend)
+    if cropper is not None and cropper.detector.backend != "torch":
+        notes.append(cropper.detector.notes[-1])  # which export the heart detector runs
     if options.conf is None and detector.operating_conf is not None:
         notes.append(f"confidence {detector.operating_conf:g}: the operating point recorded in the weights (--conf "
                      "overrides it)")

@@ -79,11 +79,10 @@ def file_sha256(path: Path) -> str:
 
 
 def layer_code_sha256() -> str:
-    """Hex sha256 over tqgd's layer sources (``tqgd/nn/*.py``, names and bytes, sorted by name)."""
-    import tqgd.nn
-
+    """Hex sha256 over tqgd's layer sources (``tqgd/nn/*.py``, names and bytes, sorted by name); read as files,
+    not imported, so a cache lookup does not import torch."""
     digest = hashlib.sha256()
-    for source in sorted(Path(tqgd.nn.__file__).parent.glob("*.py")):
+    for source in sorted((Path(__file__).resolve().parents[1] / "nn").glob("*.py")):
         digest.update(source.name.encode() + b"\0" + source.read_bytes() + b"\0")
     return digest.hexdigest()
 
@@ -107,6 +106,12 @@ def export_folder(key: dict[str, Any]) -> Path:
     """The cache folder of ``key`` (module docstring, step 2)."""
     key_hash = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
     return cache_root() / key["weights_sha256"][:16] / f"{key['settings']['format']}-{key_hash[:12]}"
+
+
+def find_export(weights_sha256: str, settings: ExportSettings) -> Path | None:
+    """The finished export of the weights with this sha256 and these settings, None when it was never made."""
+    folder = export_folder(export_key(weights_sha256, settings))
+    return folder / EXPORTED_NAMES[settings.format] if (folder / RECORD).is_file() else None
 
 
 def cached_export(model: Any, weights: Path, settings: ExportSettings) -> tuple[Path, bool]:

@@ -153,11 +153,11 @@ class HeartCropper:
     """
 
     def __init__(self, weights: str | Path, settings: HeartCropSettings = HeartCropSettings(),
-                 device: str | None = None, trust: bool | None = None):
+                 device: str | None = None, trust: bool | None = None, backend: str = "torch"):
         from tqgd.engine.detect_model import load_slice_detector
 
         self.settings = settings
-        self.detector = load_slice_detector(weights, device=device, trust=trust)
+        self.detector = load_slice_detector(weights, device=device, trust=trust, backend=backend)
         self.last_roi: HeartROI | None = None
 
     def slice_boxes(self, volume: CTVolume, progress: HeartProgress | None = None) -> dict[int, ScoredBox | None]:
