@@ -183,13 +183,18 @@ def command_seconds(command: list[str], repeats: int) -> list[float]:
 #: torch, and ultralytics' predictor (torchvision with it).
 DETECT_IMPORTS = ("import tqgd, tqgd.cli, tqgd.engine.detect_run, torch, "
                   "ultralytics.models.yolo.detect.predict")
+#: What ``tqgd detect --backend onnx`` imports to run a cached export (no torch, no ultralytics).
+LEAN_ONNX_IMPORTS = "import tqgd, tqgd.cli, tqgd.engine.detect_run, tqgd.engine.onnx_predictor, onnxruntime, cv2"
 
 
 def startup_seconds(repeats: int) -> dict[str, list[float]]:
-    """Wall seconds of ``tqgd --help``, of a bare Python, and of a Python importing what detect needs."""
+    """Wall seconds of ``tqgd --help``, of a bare Python, and of a Python importing what detect needs (with torch,
+    and for a cached ONNX export without it)."""
     return {"tqgd --help": command_seconds([tqgd_command(), "--help"], repeats),
             "python (nothing imported)": command_seconds([sys.executable, "-c", "pass"], repeats),
-            "python importing detect's modules": command_seconds([sys.executable, "-c", DETECT_IMPORTS], repeats)}
+            "python importing detect's modules": command_seconds([sys.executable, "-c", DETECT_IMPORTS], repeats),
+            "the same for a cached ONNX export (no torch)": command_seconds([sys.executable, "-c", LEAN_ONNX_IMPORTS],
+                                                                            repeats)}
 
 
 def compare_backends(scan: Path, dicom_root: Path, weights: Path, heart: Path | None, out: Path, backends: list[str],
