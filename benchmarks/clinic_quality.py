@@ -85,6 +85,7 @@ class Schedule:
     negatives: str = "0.5"
     folds: int = 5  # training patients split; fold 0 trains
     unet_epochs: int | None = None  # None: the detectors' epochs (the U-Net costs the most CPU per epoch)
+    roi_crop: bool | None = None  # DetectOptions.roi_crop: True / False for every detector; None: as the weights say
     device: str = "cpu"
     tiny_phantom: bool = False  # short scans with the heart inside the slice (smoke runs)
 
@@ -223,11 +224,13 @@ def schedule_line(schedule: Schedule) -> str:
     step = f" (slices z-{k}, z, z+{k})" if k != 1 else ""
     metal = "" if schedule.train_metal_share is None else \
         f"; training patients draw each kind of metal with probability {schedule.train_metal_share:g}"
+    crop = {None: "", True: "; every detector runs on the heart ROI rounded up to 32 px (--crop roi)",
+            False: "; every detector runs on its square training crop (--crop square)"}[schedule.roi_crop]
     return (f"Schedule ({schedule.name}): ultralytics train args {train}; otherwise tqgd's paper recipe (from scratch, "
             f"mosaic, flips, HSV, translation), the same for every detector; U-Net: "
             f"{schedule.unet_epochs or 'same'} epochs, same batch, Adam lr 1e-3 (UNetConfig), crops of the model "
             f"crop size; device {schedule.device}. Dataset: window {schedule.window}, context "
-            f"{schedule.context}{step}, crop {schedule.crop_size}, negatives {schedule.negatives}, one class{metal}.")
+            f"{schedule.context}{step}, crop {schedule.crop_size}, negatives {schedule.negatives}, one class{metal}{crop}.")
 
 
 def check_schedule(work: Path, schedule: Schedule) -> None:
@@ -281,6 +284,10 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--train-metal-share", type=float,
                         help="per-patient probability of each metal kind in the training patients (test patients keep "
                              "the phantom's default); a new --work")
+    parser.add_argument("--crop", choices=("auto", "roi", "square"), default="auto",
+                        help="where detectors run: the heart ROI rounded up to 32 px, the square training crop, or "
+                             "(auto, default) as tqgd detect does: the ROI crop for weights recording an operating "
+                             "point for it; other than auto needs a new --work")
     parser.add_argument("--jobs", type=int, default=2, help="runs in parallel (default 2: one per CPU core)")
     parser.add_argument("--risk-scheme", choices=RISK_SCHEMES, default="five-class",
                         help="risk categories of the kappa column (default five-class)")
@@ -302,6 +309,8 @@ def main(argv: list[str] | None = None) -> str:
         schedule = replace(schedule, context_step=args.context_step)
     if args.train_metal_share is not None:
         schedule = replace(schedule, train_metal_share=args.train_metal_share)
+    if args.crop != "auto":
+        schedule = replace(schedule, roi_crop=args.crop == "roi")
     seeds = args.seeds or ([0] if args.smoke else [0, 1, 2])
     rows = choose_rows(args.models or (SMOKE_ROWS if args.smoke else DEFAULT_ROWS))
     record = run_record("clinic_quality.py")

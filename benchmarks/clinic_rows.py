@@ -260,11 +260,11 @@ def unet_predictor(weights: Path, spec, device: str) -> Predictor:
     return predict
 
 
-def detector_predictor(weights: Path, device: str, heart_weights: Path | None = None, conf: float | None = CLINIC_CONF
-                       ) -> Predictor:
+def detector_predictor(weights: Path, device: str, heart_weights: Path | None = None, conf: float | None = CLINIC_CONF,
+                       roi_crop: bool | None = None) -> Predictor:
     """``detect_volume`` with ``DetectOptions`` at ``conf`` (scored; None: the operating confidence recorded in the
     weights, as ``tqgd detect`` does) and at ``RANKING_CONF`` (ranked); the heart ROI is the oracle's, or
-    ``heart_weights``' when given (then the returned ROI notes record it)."""
+    ``heart_weights``' when given (then the returned ROI notes record it); ``roi_crop``: ``DetectOptions.roi_crop``."""
     from tqgd.engine.detect import DetectOptions, detect_volume
     from tqgd.engine.detect_model import load_slice_detector
     from tqgd.engine.heart_crop import HeartCropper
@@ -274,16 +274,17 @@ def detector_predictor(weights: Path, device: str, heart_weights: Path | None = 
 
     def predict(volume, roi):
         heart = cropper.roi(volume) if cropper is not None else oracle_heart(volume)  # oracle: phantom heart boxes
-        scored = detect_volume(volume, detector, heart, DetectOptions(conf=conf))
-        ranked = detect_volume(volume, detector, heart, DetectOptions(conf=RANKING_CONF))
+        scored = detect_volume(volume, detector, heart, DetectOptions(conf=conf, roi_crop=roi_crop))
+        ranked = detect_volume(volume, detector, heart, DetectOptions(conf=RANKING_CONF, roi_crop=roi_crop))
         dropped = (scored.model.get("physics_filter") or {}).get("dropped_boxes")
         return scored, ranked, {"physics_dropped": dropped, "heart_roi": list(heart.xyxy)}
 
     return predict
 
 
-def shipped_record() -> dict[str, Any]:
-    """The shipped weights' paths and card (``TQGDError`` when this copy of tqgd ships none)."""
+def shipped_record(roi_crop: bool | None = None) -> dict[str, Any]:
+    """The shipped weights' paths, card and the confidence detect keeps their boxes at (for ``roi_crop``:
+    ``DetectOptions.roi_crop``); ``TQGDError`` when this copy of tqgd ships none."""
     from tqgd.errors import TQGDError
     from tqgd.weights import model_card, shipped_weights
 
@@ -291,12 +292,11 @@ def shipped_record() -> dict[str, Any]:
     if found is None:
         raise TQGDError("the 'shipped' rows need tqgd/weights/calcium.pt and heart.pt: run tools/ship_weights.py "
                         "--install first")
-    from tqgd.engine.detect import DEFAULT_CONF
+    from tqgd.engine.detect import DetectOptions, operating_conf
     from tqgd.engine.detect_model import load_slice_detector
 
-    recorded = load_slice_detector(found[0], device="cpu").operating_conf
-    return {"weights": str(found[0]), "heart_weights": str(found[1]), "train_s": 0.0,
-            "operating_conf": recorded if recorded is not None else DEFAULT_CONF,
+    conf = operating_conf(load_slice_detector(found[0], device="cpu"), DetectOptions(roi_crop=roi_crop))
+    return {"weights": str(found[0]), "heart_weights": str(found[1]), "train_s": 0.0, "operating_conf": conf,
             "card": {k: v for k, v in model_card().items() if k in ("settings", "git_commit", "date")}}
 
 
@@ -362,9 +362,10 @@ def run_row(kind: str, spec_name: str | None, dataset: str, test_root: str, fold
     if kind == "threshold":
         predict, conf = threshold_predictor(), 0.0
     elif kind in ("shipped", "shipped-heart"):
-        trained = shipped_record()
+        trained = shipped_record(schedule.get("roi_crop"))
         heart = Path(trained["heart_weights"]) if kind == "shipped-heart" else None
-        predict = detector_predictor(Path(trained["weights"]), schedule["device"], heart, conf=None)
+        predict = detector_predictor(Path(trained["weights"]), schedule["device"], heart, conf=None,
+                                     roi_crop=schedule.get("roi_crop"))
         conf = trained["operating_conf"]
     elif kind == "unet":
         trained = trained or train_unet_row(data, out, schedule, seed, spec)
@@ -376,7 +377,8 @@ def run_row(kind: str, spec_name: str | None, dataset: str, test_root: str, fold
                                                                               schedule["device"])}
             write_json(out / TRAINED_JSON, trained)
         conf = trained["operating_point"]["conf"]
-        predict = detector_predictor(Path(trained["weights"]), schedule["device"], conf=conf)
+        predict = detector_predictor(Path(trained["weights"]), schedule["device"], conf=conf,
+                                     roi_crop=schedule.get("roi_crop"))
     record = evaluate_on_test_set(predict, Path(test_root), spec, out, conf)
     record = {"kind": kind, "model": spec_name, "seed": seed, "train_s": (trained or {}).get("train_s", 0.0),
               "trained": trained, **record}

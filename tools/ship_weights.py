@@ -4,6 +4,7 @@
 
 Example: python tools/ship_weights.py --work /tmp/tqgd-ship             # about an hour on 2 CPU cores
          python tools/ship_weights.py --work /tmp/tqgd-ship --epochs 60 --device 0 --install
+         python tools/ship_weights.py --work /tmp/tqgd-op --record-operating-points   # installed weights, again
 """
 
 from __future__ import annotations
@@ -58,12 +59,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--heart-weights", default=None,
                         help="Reuse these heart weights (e.g. tqgd/weights/heart.pt) instead of training one.")
     parser.add_argument("--install", action="store_true", help="Copy the finished weights into tqgd/weights/.")
+    parser.add_argument("--record-operating-points", action="store_true",
+                        help="Train nothing: sweep the installed weights' confidence for the square and the heart-ROI "
+                             "crop on the validation patients their card names (phantoms regenerated in --work) and "
+                             "write both into the weights and card.json.")
     args = parser.parse_args(argv)
 
     import tqgd  # noqa: F401  - configures ultralytics (offline) before it loads
-    from tqgd.engine.ship import ShipSettings, build, install, read_operating_point
+    from tqgd.engine.ship import ShipSettings, build, install, read_operating_point, record_operating_points
     from tqgd.errors import TQGDError
     from tqgd.weights import weights_dir
+
+    if args.record_operating_points:
+        try:
+            print(f"recorded: {record_operating_points(args.work, weights_dir())}")
+        except TQGDError as exc:
+            print(f"ship_weights: error: {exc}", file=sys.stderr)
+            return exc.exit_code
+        return 0
 
     changes = {"gated_patients": args.gated, "non_gated_patients": args.non_gated, "model": args.model,
                "crop_size": args.crop_size, "context": args.context, "device": args.device,

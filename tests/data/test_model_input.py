@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tqgd.data.convert.orcascore import OrcaConvertOptions, convert_orcascore
-from tqgd.data.model_input import InputSpec, auto_crop_size, crop_box, slice_images
+from tqgd.data.model_input import InputSpec, auto_crop_size, crop_box, roi_box, slice_images
 from tqgd.data.windowing import parse_window
 from tqgd.errors import ConfigError
 
@@ -60,6 +60,19 @@ def test_crop_box_centres_a_fixed_square_and_stays_inside_the_slice():
     assert crop_box((10, 10, 90, 90), (100, 100), 128) == (0, 0, 128, 128)  # slice smaller: padded past its edge
     assert crop_box((10, 10, 180, 60), (512, 512), 128) == (0, 0, 192, 192)  # ROI larger: the side grows, no shrink
     assert crop_box((5, 6, 70, 80), (512, 512), None) == (5, 6, 70, 80)
+
+
+def test_roi_box_rounds_each_side_up_to_32_around_the_roi():
+    assert roi_box((100, 100, 200, 180), (512, 512)) == (86, 92, 214, 188)  # 100 x 80 -> 128 x 96, centred
+    assert roi_box((111, 122, 411, 356), (512, 512)) == (101, 111, 421, 367)  # 300 x 234 -> 320 x 256
+    assert roi_box((0, 0, 50, 40), (512, 512)) == (0, 0, 64, 64)  # shifted inside the slice
+    assert roi_box((480, 10, 512, 20), (512, 512)) == (480, 0, 512, 32)  # ends at the slice edge
+    assert roi_box((10, 10, 90, 90), (80, 100)) == (2, 0, 98, 96)  # taller than the slice: starts at 0, padded
+    for roi in ((3, 7, 250, 129), (17, 40, 18, 41), (0, 0, 512, 512)):
+        x0, y0, x1, y1 = roi_box(roi, (512, 512))
+        assert (x1 - x0) % 32 == 0 and (y1 - y0) % 32 == 0
+        assert x0 <= roi[0] and y0 <= roi[1] and x1 >= roi[2] and y1 >= roi[3]  # the whole ROI is seen
+        assert x1 - x0 < roi[2] - roi[0] + 32 and y1 - y0 < roi[3] - roi[1] + 32
 
 
 def test_padding_is_air_before_windowing():

@@ -34,9 +34,11 @@ def test_build_trains_both_detectors_on_both_phantom_sets(built):
     record = json.loads((work / "ship.json").read_text())
     assert record["train_args"]["epochs"] == 1 and record["settings"]["model"] == "tqgdnet-n"
     point = read_operating_point(work)  # swept on the validation patient of each set (folds=2: one each)
-    assert len(point["patients"]) == 2 and [p["conf"] for p in point["sweep"]] == list(CANDIDATE_CONFS)
-    best = max(point["sweep"], key=lambda p: (p["f1"], p["conf"]))
-    assert point["conf"] == best["conf"]
+    assert len(point["patients"]) == 2
+    for record in (point, point["roi_crop"]):  # the square training crop and the heart-ROI crop
+        assert [p["conf"] for p in record["sweep"]] == list(CANDIDATE_CONFS)
+        best = max(record["sweep"], key=lambda p: (p["f1"], p["conf"]))
+        assert record["conf"] == best["conf"]
 
 
 @pytest.mark.slow
@@ -63,8 +65,28 @@ def test_install_marks_the_weights_and_writes_the_card(built, tmp_path):
     assert card["sizes_bytes"][CALCIUM_WEIGHTS] == (tmp_path / CALCIUM_WEIGHTS).stat().st_size
     detector = load_slice_detector(tmp_path / CALCIUM_WEIGHTS, device="cpu")
     assert detector.training_data == PHANTOM_SHIPPED_DATA and detector.operating_conf == point["conf"]
+    assert detector.operating_conf_roi == point["roi_crop"]["conf"]
     assert card["operating_point"] == point
     assert (tmp_path / HEART_WEIGHTS).is_file()
+
+
+@pytest.mark.slow
+def test_operating_points_are_recorded_again_into_installed_weights(built, tmp_path):
+    """Weights installed with the square crop's confidence only get both again, from the patients their card names."""
+    from tqgd.engine.detect_model import load_slice_detector
+    from tqgd.engine.ship import record_operating_points
+
+    work, weights = built
+    point = read_operating_point(work)
+    older = {key: value for key, value in point.items() if key != "roi_crop"}
+    install(weights, tmp_path, TINY, operating_point=older)
+    assert load_slice_detector(tmp_path / CALCIUM_WEIGHTS, device="cpu").operating_conf_roi is None
+    card_path = record_operating_points(work, tmp_path)  # the phantoms in work are reused (same seeds)
+    card = json.loads(card_path.read_text())
+    assert card["operating_point"] == point  # the same patients and weights give the same sweeps
+    detector = load_slice_detector(tmp_path / CALCIUM_WEIGHTS, device="cpu")
+    assert (detector.operating_conf, detector.operating_conf_roi) == (point["conf"], point["roi_crop"]["conf"])
+    assert card["sizes_bytes"][CALCIUM_WEIGHTS] == (tmp_path / CALCIUM_WEIGHTS).stat().st_size
 
 
 def test_given_heart_weights_are_reused_and_a_missing_file_is_named(tmp_path):

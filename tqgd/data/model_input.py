@@ -122,6 +122,22 @@ def crop_box(roi: tuple[int, int, int, int], slice_hw: tuple[int, int], crop_siz
     return sx, sy, sx + side, sy + side
 
 
+def roi_box(roi: tuple[int, int, int, int], slice_hw: tuple[int, int], stride: int = 32
+            ) -> tuple[int, int, int, int]:
+    """The region (x0, y0, x1, y1) of the ROI itself, each side rounded up to ``stride`` so the model needs no padding
+    and no resizing: centred on the ROI, shifted to start inside the slice (a side longer than the slice starts at 0
+    and reaches past it, padded by ``slice_images``)."""
+    x0, y0, x1, y1 = roi
+    height, width = slice_hw
+    box = []
+    for low, high, extent in ((x0, x1, width), (y0, y1, height)):
+        side = max(stride, round_up(high - low, stride))
+        first = int(math.floor((low + high) / 2 - side / 2))
+        box.append((max(0, min(first, extent - side)) if extent >= side else 0, side))
+    (sx, side_x), (sy, side_y) = box
+    return sx, sy, sx + side_x, sy + side_y
+
+
 def context_indices(z: int, depth: int, context: int, step: int = 1) -> list[int]:
     """Slice indices stacked for slice ``z``: [z] or [z-step, z, z+step], clamped to the volume."""
     if context == 1:

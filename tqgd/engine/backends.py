@@ -79,7 +79,7 @@ def with_backend(detector: SliceDetector, backend: str) -> tuple[SliceDetector, 
 
     path, made = cached_export(detector.model, detector.weights, ExportSettings(format=backend, imgsz=detector.imgsz))
     save_record(file_sha256(detector.weights), detector.preprocess, detector.imgsz, detector.names,
-                detector.training_data, detector.operating_conf)
+                detector.training_data, detector.operating_conf, detector.operating_conf_roi)
     model = YOLO(str(path), task="detect")
     note = f"{backend} backend for {detector.weights.name}: {'exported to' if made else 'cached export'} {path}"
     return replace(detector, model=model, device="cpu", backend=backend, export_path=path,

@@ -35,7 +35,7 @@ import numpy as np
 
 from tqgd.data.volume import CTVolume
 from tqgd.detections import Detection, DetectionResult, SliceDetections
-from tqgd.data.model_input import crop_box, cut, slice_images
+from tqgd.data.model_input import crop_box, cut, roi_box, slice_images
 from tqgd.engine.detect_model import SliceDetector, model_pixels, predict, to_bgr
 from tqgd.engine.heart_crop import HeartCropper, HeartCropSettings, HeartROI
 from tqgd.errors import CheckpointError, ConfigError
@@ -61,6 +61,9 @@ class DetectOptions:
     metal_hu: float = 2500.0
     snap_boxes: bool = True
     drop_spilling: bool = True  # with snapping: drop boxes whose calcium runs on past twice the box (bone, aorta)
+    # run on the heart ROI rounded up to 32 px instead of the square crop the model trained on; None: when the weights
+    # record an operating point for it (``uses_roi_crop``)
+    roi_crop: bool | None = None
 
     def __post_init__(self) -> None:
         if self.conf is not None and not 0.0 <= self.conf < 1.0:
@@ -120,12 +123,22 @@ def choose_crop(detector: SliceDetector, heart_weights: str | Path | None, devic
     return HeartCropper(recorded, settings, device, trust, backend), [note]
 
 
+def uses_roi_crop(detector: SliceDetector, options: DetectOptions) -> bool:
+    """``options.roi_crop``, else whether the weights record an operating point for the ROI crop."""
+    if options.roi_crop is not None:
+        return options.roi_crop
+    return getattr(detector, "operating_conf_roi", None) is not None
+
+
 def operating_conf(detector: SliceDetector, options: DetectOptions) -> float:
-    """``options.conf``, else the weights' recorded operating confidence, else ``DEFAULT_CONF``."""
+    """``options.conf``, else the weights' operating confidence recorded for the crop in use, else their other
+    recorded one, else ``DEFAULT_CONF``."""
     if options.conf is not None:
         return options.conf
-    recorded = getattr(detector, "operating_conf", None)
-    return float(recorded) if recorded is not None else DEFAULT_CONF
+    recorded = [getattr(detector, "operating_conf", None), getattr(detector, "operating_conf_roi", None)]
+    if uses_roi_crop(detector, options):
+        recorded.reverse()
+    return next((float(conf) for conf in recorded if conf is not None), DEFAULT_CONF)
 
 
 def box_peak_hu(hu_slice: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -220,13 +233,24 @@ def _images(volume: CTVolume, detector: SliceDetector, z_range: range, box: tupl
     return model_pixels(grey, detector.windowing, False, volume.meta.source)
 
 
+def model_crop(roi: HeartROI | None, slice_hw: tuple[int, int], crop_size: int | None, roi_crop: bool
+               ) -> tuple[int, int, int, int]:
+    """The region of each slice the model sees: the square training crop around the heart ROI (``crop_box``), or with
+    ``roi_crop`` the ROI itself rounded up to 32 px per side (``roi_box``: fewer pixels, no context beyond the ROI)."""
+    height, width = slice_hw
+    if roi is not None and crop_size and roi_crop:
+        return roi_box(roi.xyxy, slice_hw)
+    return crop_box(roi.xyxy if roi is not None else (0, 0, width, height), slice_hw, crop_size)
+
+
 def detect_volume(volume: CTVolume, detector: SliceDetector, roi: HeartROI | None, options: DetectOptions,
                   progress: SliceProgress | None = None) -> DetectionResult:
     """Detect calcium on every slice of ``volume`` inside ``roi`` (whole slices when None); see the module docstring."""
     depth, height, width = volume.shape
     spec = detector.input_spec
-    x0, y0, x1, y1 = crop_box(roi.xyxy if roi is not None else (0, 0, width, height), (height, width), spec.crop_size)
-    imgsz = (x1 - x0) if spec.crop_size else None
+    roi_crop = uses_roi_crop(detector, options)
+    x0, y0, x1, y1 = model_crop(roi, (height, width), spec.crop_size, roi_crop)
+    imgsz = max(x1 - x0, y1 - y0) if spec.crop_size else None
     physics = options.physics_filter and volume.meta.has_hu
     conf = operating_conf(detector, options)
     dropped = dict.fromkeys(DROP_COUNTS, 0)
@@ -254,7 +278,7 @@ def detect_volume(volume: CTVolume, detector: SliceDetector, roi: HeartROI | Non
                            heart_roi_xyxy=roi.xyxy if roi is not None else None,
                            model={**detector.describe(), "conf": conf,
                                   "heart_crop": roi.to_json() if roi is not None else None,
-                                  "model_crop_xyxy": [x0, y0, x1, y1],
+                                  "model_crop_xyxy": [x0, y0, x1, y1], "roi_crop": roi_crop,
                                   "physics_filter": {"threshold_hu": options.physics_threshold_hu,
                                                      "metal_hu": options.metal_hu,
                                                      "drop_spilling": options.drop_spilling,

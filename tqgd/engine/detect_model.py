@@ -29,6 +29,9 @@ FALLBACK_IMGSZ = 640
 TRAINING_DATA_KEY = "tqgd_training_data"
 #: Checkpoint key of the confidence ``tqgd detect`` uses when no --conf is given (``tqgd.engine.operating_point``).
 OPERATING_CONF_KEY = "tqgd_operating_conf"
+#: Checkpoint key of the operating confidence chosen with ``DetectOptions.roi_crop`` (the model on the heart ROI itself
+#: sees less context and scores higher); weights that record it run on the ROI crop by default.
+OPERATING_CONF_ROI_KEY = "tqgd_operating_conf_roi_crop"
 #: Columns of one prediction row: box edges in input-image pixels, confidence, class id.
 PREDICTION_COLUMNS = ("x0", "y0", "x1", "y1", "confidence", "class_id")
 
@@ -47,6 +50,7 @@ class SliceDetector:
     device: str | None = None
     training_data: str | None = None
     operating_conf: float | None = None  # chosen on validation patients (tqgd.engine.operating_point), if recorded
+    operating_conf_roi: float | None = None  # the same for the ROI crop (OPERATING_CONF_ROI_KEY), if recorded
     notes: list[str] = field(default_factory=list)
     input_spec: InputSpec | None = None
     backend: str = "torch"  # "onnx" / "openvino": ``model`` is the exported copy (tqgd.engine.backends)
@@ -104,7 +108,8 @@ def load_slice_detector(weights: str | Path, device: str | None = None, imgsz: i
     checkpoint = checkpoint if isinstance(checkpoint, dict) else {}
     return build_detector(weights, model, _recorded_preprocess(model, weights, trust),
                           imgsz or _trained_imgsz(model) or FALLBACK_IMGSZ, names, checkpoint.get(TRAINING_DATA_KEY),
-                          checkpoint.get(OPERATING_CONF_KEY), device=device, predictor=SlicePredictor)
+                          checkpoint.get(OPERATING_CONF_KEY), checkpoint.get(OPERATING_CONF_ROI_KEY), device=device,
+                          predictor=SlicePredictor)
 
 
 def cached_onnx_detector(weights: str | Path, imgsz: int | None = None) -> SliceDetector | None:
@@ -131,15 +136,15 @@ def cached_onnx_detector(weights: str | Path, imgsz: int | None = None) -> Slice
     except (ImportError, ValueError):
         return None
     detector = build_detector(weights, model, record["preprocess"], size, record["names"], record["training_data"],
-                              record["operating_conf"], device="cpu")
+                              record["operating_conf"], record["operating_conf_roi"], device="cpu")
     detector.backend, detector.export_path = "onnx", path
     detector.notes.append(f"onnx backend for {weights.name}: cached export {path} (ONNX Runtime without torch)")
     return detector
 
 
 def build_detector(weights: Path, model: Any, preprocess: dict[str, Any], imgsz: int, names: dict[int, str],
-                   training_data: Any, operating_conf: Any, device: str | None = None,
-                   predictor: Any = None) -> SliceDetector:
+                   training_data: Any, operating_conf: Any, operating_conf_roi: Any = None,
+                   device: str | None = None, predictor: Any = None) -> SliceDetector:
     """A ``SliceDetector`` for ``model`` from what its weights record: the input spec (window, 2.5D context, crop)
     from ``preprocess`` (the converter's default window, with a note, when it records none).
 
@@ -163,6 +168,7 @@ def build_detector(weights: Path, model: Any, preprocess: dict[str, Any], imgsz:
                          names=names, preprocess=preprocess, device=device,
                          training_data=str(training_data) if training_data else None, notes=notes, input_spec=spec,
                          operating_conf=float(operating_conf) if operating_conf is not None else None,
+                         operating_conf_roi=float(operating_conf_roi) if operating_conf_roi is not None else None,
                          predictor=predictor)
 
 

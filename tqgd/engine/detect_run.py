@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from tqgd.detections import DetectionResult, save_detections
-from tqgd.engine.detect import DetectOptions, choose_crop, detect_volume, operating_conf
+from tqgd.engine.detect import DetectOptions, choose_crop, detect_volume, operating_conf, uses_roi_crop
 from tqgd.engine.detect_model import SliceDetector, load_slice_detector
 from tqgd.engine.heart_crop import HeartCropper
 from tqgd.errors import (
@@ -75,10 +75,12 @@ def make_setup(weights: Path, heart_weights: Path | None, options: DetectOptions
     cropper, notes = choose_crop(detector, heart_weights, device, trust, backend)
     if cropper is not None and cropper.detector.backend != "torch":
         notes.append(cropper.detector.notes[-1])  # which export the heart detector runs
-    if options.conf is None and detector.operating_conf is not None:
-        notes.append(f"confidence {detector.operating_conf:g}: the operating point recorded in the weights (--conf "
-                     "overrides it)")
-    options = replace(options, conf=operating_conf(detector, options))
+    roi_crop = uses_roi_crop(detector, options)
+    if options.conf is None and (detector.operating_conf is not None or detector.operating_conf_roi is not None):
+        roi_point = detector.operating_conf is None or (roi_crop and detector.operating_conf_roi is not None)
+        notes.append(f"confidence {operating_conf(detector, options):g}: the operating point recorded in the weights "
+                     f"for the {'heart-ROI' if roi_point else 'square'} crop (--conf overrides it)")
+    options = replace(options, conf=operating_conf(detector, options), roi_crop=roi_crop)
     return DetectSetup(detector=detector, cropper=cropper, options=options, notes=[*detector.notes, *notes])
 
 

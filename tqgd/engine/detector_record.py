@@ -3,7 +3,7 @@
 With it, ``tqgd detect --backend onnx`` runs weights whose export is cached without unpickling them, and so without
 importing torch (``tqgd.engine.onnx_predictor``). Written when weights are exported (``tqgd.engine.backends``) to
 ``<export cache>/<weights sha256, 16 hex>/detector.json``: the full sha256, the preprocessing recorded in the weights
-(window, 2.5D context, crop, heart crop), the image size, class names, training-data label and operating confidence.
+(window, 2.5D context, crop, heart crop), the image size, class names, training-data label and operating confidences.
 ``load_record`` returns it only for the sha256 it was written for.
 """
 
@@ -18,7 +18,8 @@ from tqgd.io import write_json
 
 RECORD_NAME = "detector.json"
 #: Keys every record holds.
-FIELDS = ("weights_sha256", "preprocess", "imgsz", "names", "training_data", "operating_conf")
+FIELDS = ("weights_sha256", "preprocess", "imgsz", "names", "training_data", "operating_conf",
+          "operating_conf_roi")
 
 
 def record_path(weights_sha256: str) -> Path:
@@ -27,7 +28,8 @@ def record_path(weights_sha256: str) -> Path:
 
 
 def save_record(weights_sha256: str, preprocess: dict[str, Any], imgsz: int, names: dict[int, str],
-                training_data: str | None, operating_conf: float | None) -> Path:
+                training_data: str | None, operating_conf: float | None, operating_conf_roi: float | None
+                ) -> Path:
     """Write the record atomically (an earlier one of the same weights is replaced by an equal one).
 
     Raises:
@@ -36,7 +38,7 @@ def save_record(weights_sha256: str, preprocess: dict[str, Any], imgsz: int, nam
     return write_json(record_path(weights_sha256), {
         "weights_sha256": weights_sha256, "preprocess": preprocess, "imgsz": int(imgsz),
         "names": {str(k): v for k, v in names.items()}, "training_data": training_data,
-        "operating_conf": operating_conf})
+        "operating_conf": operating_conf, "operating_conf_roi": operating_conf_roi})
 
 
 def load_record(weights_sha256: str) -> dict[str, Any] | None:

@@ -64,10 +64,11 @@ def at_confidence(result: DetectionResult, conf: float) -> DetectionResult:
 
 
 def sweep_confidence(cases: Iterable, weights: Path, heart: Path | Callable, device: str = "cpu",
-                     confs: tuple[float, ...] = CANDIDATE_CONFS) -> list[ConfPoint]:
+                     confs: tuple[float, ...] = CANDIDATE_CONFS, roi_crop: bool = False) -> list[ConfPoint]:
     """Pooled lesion counts per candidate confidence over ``cases`` (``tqgd.data.orcascore.OrcaCase`` with references).
 
     ``heart``: heart detector weights (the user's path), or a function volume -> ``HeartROI`` (e.g. an oracle ROI).
+    ``roi_crop``: detect on the heart ROI itself (``DetectOptions.roi_crop``), whose confidences differ.
     """
     from tqgd.data.readers import read_ct
     from tqgd.detections import save_detections
@@ -84,7 +85,7 @@ def sweep_confidence(cases: Iterable, weights: Path, heart: Path | Callable, dev
     with tempfile.TemporaryDirectory(prefix="tqgd-conf-") as tmp:
         for case in cases:
             volume = read_ct(case.image)
-            result = detect_volume(volume, detector, roi_of(volume), DetectOptions(conf=min(confs)))
+            result = detect_volume(volume, detector, roi_of(volume), DetectOptions(conf=min(confs), roi_crop=roi_crop))
             for conf in confs:
                 path = save_detections(at_confidence(result, conf), Path(tmp) / f"{case.case_id}_{conf}.json")
                 match = evaluate_scan(volume, case.reference, path, scoring, case_id=case.case_id).match

@@ -9,10 +9,14 @@ complete, so a run killed midway resumes where it stopped (an unfinished trainin
 3. calcium datasets, every scan cut by that heart detector exactly as ``tqgd detect`` cuts it, one model input for
    both sets (window, 2.5D context, fixed native-pixel crop), merged;
 4. the calcium detector with ``tqgd.engine.recipe.CPU_RECIPE`` (or the settings' overrides);
-5. its operating confidence, chosen on the fold-0 validation patients of both sets (never trained on) by pooled
-   lesion F1 (``tqgd.engine.operating_point``), in ``operating_point.json``;
-6. ``install``: both weights marked as phantom weights, the calcium weights with their operating confidence, copied
-   into ``tqgd/weights/`` with ``card.json`` (data, seeds, recipe, versions, git commit, training time, the sweep).
+5. its operating confidences, chosen on the fold-0 validation patients of both sets (never trained on) by pooled
+   lesion F1 (``tqgd.engine.operating_point``) for the square training crop and for the heart-ROI crop
+   (``DetectOptions.roi_crop``), in ``operating_point.json``;
+6. ``install``: both weights marked as phantom weights, the calcium weights with their operating confidences, copied
+   into ``tqgd/weights/`` with ``card.json`` (data, seeds, recipe, versions, git commit, training time, the sweeps).
+
+``record_operating_points`` repeats step 5 for weights already installed (phantoms regenerated from the card's seeds,
+the validation patients its card names) and writes the confidences into them and their card.
 """
 
 from __future__ import annotations
@@ -189,7 +193,6 @@ def build(work: str | Path, settings: ShipSettings = ShipSettings(),
 def _operating_point(work: Path, built: dict[str, Path], settings: ShipSettings) -> dict[str, Any]:
     """Sweep detect's confidence on the fold-0 validation patients of both sets; reused from operating_point.json."""
     from tqgd.data.orcascore import discover_cases
-    from tqgd.engine.operating_point import best_point, sweep_confidence
     from tqgd.io import write_json
 
     path = work / OPERATING_POINT_JSON
@@ -201,21 +204,80 @@ def _operating_point(work: Path, built: dict[str, Path], settings: ShipSettings)
         val = set(record["fold_patients"][0]["val"])
         cases += [case for case in discover_cases(work / "phantom" / name) if case.case_id in val]
         names += [f"{name}/{case_id}" for case_id in sorted(val)]
-    _log(f"operating point: detect's confidence swept on {len(cases)} validation patients")
-    points = sweep_confidence(cases, built["calcium"], built["heart"], settings.device)
-    best = best_point(points)
-    record = {"conf": best.conf, "patients": names,
-              "rule": "highest pooled lesion F1 (OrCaScore rules) on the fold-0 validation patients",
-              "sweep": [p.to_json() for p in points]}
+    record = _sweep(cases, names, built["calcium"], built["heart"], settings.device)
     write_json(path, record)
-    _log(f"operating point: conf {best.conf:g} (lesion F1 {best.f1:.3f})")
     return record
+
+
+def _sweep(cases: list, names: list[str], calcium: Path, heart: Path, device: str) -> dict[str, Any]:
+    """The operating-point record: the best confidence and the sweep, for the square crop and for the ROI crop."""
+    from tqgd.engine.operating_point import best_point, sweep_confidence
+
+    record: dict[str, Any] = {}
+    for roi_crop in (False, True):
+        _log(f"operating point ({'ROI' if roi_crop else 'square'} crop): detect's confidence swept on {len(cases)} "
+             "validation patients")
+        points = sweep_confidence(cases, calcium, heart, device, roi_crop=roi_crop)
+        best = best_point(points)
+        _log(f"operating point: conf {best.conf:g} (lesion F1 {best.f1:.3f})")
+        point = {"conf": best.conf, "sweep": [p.to_json() for p in points]}
+        if roi_crop:
+            record["roi_crop"] = point
+        else:
+            record.update({"conf": best.conf, "patients": names,
+                           "rule": "highest pooled lesion F1 (OrCaScore rules) on the fold-0 validation patients",
+                           "sweep": point["sweep"]})
+    return record
+
+
+def operating_keys(operating_point: dict[str, Any] | None) -> dict[str, float] | None:
+    """Checkpoint keys of an operating-point record: the square crop's confidence and, when swept, the ROI crop's."""
+    from tqgd.engine.detect_model import OPERATING_CONF_KEY, OPERATING_CONF_ROI_KEY
+
+    if not operating_point:
+        return None
+    keys = {OPERATING_CONF_KEY: float(operating_point["conf"])}
+    if operating_point.get("roi_crop"):
+        keys[OPERATING_CONF_ROI_KEY] = float(operating_point["roi_crop"]["conf"])
+    return keys
+
+
+def record_operating_points(work: str | Path, target: str | Path) -> Path:
+    """Sweep the confidence of the weights installed in ``target`` again, for both crops, on the validation patients
+    their card names (phantoms regenerated into ``work`` from the card's settings), and write the chosen confidences
+    into the calcium weights and the card; returns the card's path.
+
+    Raises:
+        ConfigError: ``target`` holds no card with an operating point (nothing says which patients to use).
+    """
+    from tqgd.data.orcascore import discover_cases
+    from tqgd.engine.demo import mark_phantom_weights
+    from tqgd.errors import ConfigError
+    from tqgd.io import write_json
+    from tqgd.weights import CALCIUM_WEIGHTS, CARD_JSON, HEART_WEIGHTS
+
+    target, work = Path(target), Path(work).resolve()
+    card_path = target / CARD_JSON
+    card = json.loads(card_path.read_text(encoding="utf-8")) if card_path.is_file() else {}
+    if not (card.get("operating_point") or {}).get("patients"):
+        raise ConfigError("no card.json naming the validation patients of an operating point here; train and install "
+                          "with tools/ship_weights.py instead", card_path)
+    settings = ShipSettings(**card["settings"])
+    folders = _phantoms(work, settings)
+    names = card["operating_point"]["patients"]
+    cases = [case for name in ("gated", "non-gated") for case in discover_cases(folders[name])
+             if f"{name}/{case.case_id}" in names]
+    record = _sweep(cases, names, target / CALCIUM_WEIGHTS, target / HEART_WEIGHTS, settings.device)
+    mark_phantom_weights(target / CALCIUM_WEIGHTS, target / CALCIUM_WEIGHTS, card["warning"], operating_keys(record))
+    card["operating_point"] = record
+    card["sizes_bytes"][CALCIUM_WEIGHTS] = (target / CALCIUM_WEIGHTS).stat().st_size
+    return write_json(card_path, card)
 
 
 def install(built: dict[str, Path], target: str | Path, settings: ShipSettings, notes: dict[str, Any] | None = None,
             operating_point: dict[str, Any] | None = None) -> Path:
-    """Copy both weights, marked as phantom weights (the calcium weights with ``operating_point["conf"]`` when given),
-    into ``target`` with ``card.json``; returns the card's path."""
+    """Copy both weights, marked as phantom weights (the calcium weights with the confidences of ``operating_point``
+    when given: ``operating_keys``), into ``target`` with ``card.json``; returns the card's path."""
     import platform
 
     import torch
@@ -223,7 +285,6 @@ def install(built: dict[str, Path], target: str | Path, settings: ShipSettings, 
 
     import tqgd
     from tqgd.engine.demo import mark_phantom_weights
-    from tqgd.engine.operating_point import OPERATING_CONF_KEY
     from tqgd.io import write_json
     from tqgd.weights import (
         CALCIUM_WEIGHTS,
@@ -234,8 +295,8 @@ def install(built: dict[str, Path], target: str | Path, settings: ShipSettings, 
 
     target = Path(target)
     target.mkdir(parents=True, exist_ok=True)
-    extra = {OPERATING_CONF_KEY: float(operating_point["conf"])} if operating_point else None
-    mark_phantom_weights(built["calcium"], target / CALCIUM_WEIGHTS, PHANTOM_SHIPPED_DATA, extra)
+    mark_phantom_weights(built["calcium"], target / CALCIUM_WEIGHTS, PHANTOM_SHIPPED_DATA,
+                         operating_keys(operating_point))
     mark_phantom_weights(built["heart"], target / HEART_WEIGHTS, PHANTOM_SHIPPED_DATA)
     card = {"warning": PHANTOM_SHIPPED_DATA, "settings": asdict(settings), "train_args": settings.train_args(),
             "versions": {"tqgd": tqgd.__version__, "torch": torch.__version__, "ultralytics": ultralytics.__version__,
