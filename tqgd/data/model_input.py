@@ -112,13 +112,7 @@ def crop_box(roi: tuple[int, int, int, int], slice_hw: tuple[int, int], crop_siz
         return roi
     x0, y0, x1, y1 = roi
     side = max(crop_size, round_up(max(x1 - x0, y1 - y0)))
-    height, width = slice_hw
-
-    def start(low: int, high: int, extent: int) -> int:
-        first = int(math.floor((low + high) / 2 - side / 2))
-        return max(0, min(first, extent - side)) if extent >= side else 0
-
-    sx, sy = start(x0, x1, width), start(y0, y1, height)
+    sx, sy = _centred_start(x0, x1, slice_hw[1], side), _centred_start(y0, y1, slice_hw[0], side)
     return sx, sy, sx + side, sy + side
 
 
@@ -128,14 +122,15 @@ def roi_box(roi: tuple[int, int, int, int], slice_hw: tuple[int, int], stride: i
     and no resizing: centred on the ROI, shifted to start inside the slice (a side longer than the slice starts at 0
     and reaches past it, padded by ``slice_images``)."""
     x0, y0, x1, y1 = roi
-    height, width = slice_hw
-    box = []
-    for low, high, extent in ((x0, x1, width), (y0, y1, height)):
-        side = max(stride, round_up(high - low, stride))
-        first = int(math.floor((low + high) / 2 - side / 2))
-        box.append((max(0, min(first, extent - side)) if extent >= side else 0, side))
-    (sx, side_x), (sy, side_y) = box
+    side_x, side_y = (max(stride, round_up(extent, stride)) for extent in (x1 - x0, y1 - y0))
+    sx, sy = _centred_start(x0, x1, slice_hw[1], side_x), _centred_start(y0, y1, slice_hw[0], side_y)
     return sx, sy, sx + side_x, sy + side_y
+
+
+def _centred_start(low: int, high: int, extent: int, side: int) -> int:
+    """First pixel of a ``side``-long span centred on [low, high), shifted inside [0, extent); 0 when it cannot fit."""
+    first = int(math.floor((low + high) / 2 - side / 2))
+    return max(0, min(first, extent - side)) if extent >= side else 0
 
 
 def context_indices(z: int, depth: int, context: int, step: int = 1) -> list[int]:
