@@ -7,8 +7,8 @@ BIN := $(VENV)/bin
 
 $(BIN)/tqgd: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --no-cache-dir --upgrade pip
+	$(BIN)/python -m pip install --quiet --no-cache-dir -e ".[dev]"
 	touch $@
 
 install: $(BIN)/tqgd
