@@ -35,6 +35,8 @@ from tqgd.errors import ConfigError
 from tqgd.nn.model_cfg import shipped_configs
 
 BLOCK_NAME = "model_speed"
+#: The GPU table (``--device cuda``) has its own block, so a CPU run does not replace it and vice versa.
+GPU_BLOCK_NAME = "model_speed_gpu"
 BASELINE_STEM = "yolov5b-panet"
 #: Training images per epoch for the epoch-time column: the paper trained TQGDNet on 168 images.
 PAPER_TRAIN_IMAGES = 168
@@ -184,7 +186,8 @@ def main(argv: list[str] | None = None) -> str:
                         help="time --models (default tqgdnet-n) with the layer code before and after the exact "
                              "rewrites, next to YOLOv5*B, batch 1 only; prints a table")
     parser.add_argument("--update", type=Path, nargs="?", const=Path("BENCHMARKS.md"),
-                        help="write the table into this Markdown file's model_speed block")
+                        help="write the table into this Markdown file's model_speed block (with --device cuda: "
+                             "model_speed_gpu)")
     args = parser.parse_args(argv)
     if args.smoke:
         args.imgsz, args.repeats, args.repeats_batch16, args.train_repeats = 64, 2, 1, 1
@@ -207,7 +210,7 @@ def main(argv: list[str] | None = None) -> str:
     block = "\n".join([record_line(record), "", *rows, "", note])
     print(block)
     if args.update:
-        update_block(BLOCK_NAME, block, args.update)
+        update_block(BLOCK_NAME if args.device == "cpu" else GPU_BLOCK_NAME, block, args.update)
     return block
 
 
