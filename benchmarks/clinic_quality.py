@@ -11,7 +11,9 @@ scored with its last epoch's weights on the whole test scans: ``clinic_rows`` (h
 Rows (``DEFAULT_ROWS``): HU threshold, U-Net, YOLOv5*B-n, TQGDNet-n, TQGDNet-faithful-n and ultralytics' YOLO11n,
 YOLO26n and YOLO26n-P2 built from scratch; the weights shipped inside tqgd (``shipped``: oracle heart ROI;
 ``shipped-heart``: with the shipped heart detector, i.e. ``tqgd detect`` as installed); ``--models`` takes other row keys (``clinic_rows.ROWS``: also
-``tqgdnet-p2``, ``tqgdnet-faithful-p2``) or any model spec ``tqgd train`` accepts. Every trained row runs once per
+``tqgdnet-p2``, ``tqgdnet-faithful-p2``), ``shipped:DIR`` / ``shipped-heart:DIR`` (candidate weights laid out as
+tqgd/weights, e.g. from ``tools/ship_weights.py`` on a GPU, scored as the shipped rows are) or any model spec ``tqgd
+train`` accepts. Every trained row runs once per
 ``--seeds`` value (the training seed).
 
 Each run writes ``WORK/runs/<set>/<row>/seed<k>/result.json`` last (rows without training: ``.../<row>/``); runs with one
@@ -257,7 +259,7 @@ def choose_rows(names: list[str]) -> dict[str, Row]:
     rows = {}
     for name in names:
         key, row = row_for(name)
-        if name not in ROWS:
+        if name not in ROWS and row.kind == "detector":
             load_model(row.spec)  # a typo fails here, not after hours of other runs
         rows[key] = row
     return rows

@@ -86,6 +86,10 @@ def row_for(name: str) -> tuple[str, Row]:
     """(key, row) for a registered key, or for any other model spec a detector row named after it."""
     if name in ROWS:
         return name, ROWS[name]
+    kind, sep, folder = name.partition(":")
+    if sep and kind in ("shipped", "shipped-heart"):  # candidate weights laid out as tqgd/weights (ship_weights.py)
+        key = f"{kind}@" + re.sub(r"[^A-Za-z0-9._-]+", "_", Path(folder).name)
+        return key, Row(f"{ROWS[kind].label.split(' (')[0]} from {folder}", kind, folder)
     key = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name).name.removesuffix(".yaml"))
     return key, Row(f"{name}", "detector", name)
 
@@ -282,22 +286,29 @@ def detector_predictor(weights: Path, device: str, heart_weights: Path | None = 
     return predict
 
 
-def shipped_record(roi_crop: bool | None = None) -> dict[str, Any]:
+def shipped_record(roi_crop: bool | None = None, folder: str | None = None) -> dict[str, Any]:
     """The shipped weights' paths, card and the confidence detect keeps their boxes at (for ``roi_crop``:
-    ``DetectOptions.roi_crop``); ``TQGDError`` when this copy of tqgd ships none."""
+    ``DetectOptions.roi_crop``); ``folder``: candidate weights laid out as tqgd/weights (calcium.pt, heart.pt,
+    card.json) instead of the installed ones. ``TQGDError`` when the weights are missing."""
     from tqgd.errors import TQGDError
-    from tqgd.weights import model_card, shipped_weights
+    from tqgd.weights import CALCIUM_WEIGHTS, CARD_JSON, HEART_WEIGHTS, model_card, shipped_weights
 
-    found = shipped_weights()
+    if folder is None:
+        found, card = shipped_weights(), model_card()
+    else:
+        root = Path(folder)
+        found = (root / CALCIUM_WEIGHTS, root / HEART_WEIGHTS)
+        found = found if all(p.is_file() for p in found) else None
+        card = json.loads((root / CARD_JSON).read_text(encoding="utf-8")) if (root / CARD_JSON).is_file() else {}
     if found is None:
-        raise TQGDError("the 'shipped' rows need tqgd/weights/calcium.pt and heart.pt: run tools/ship_weights.py "
-                        "--install first")
+        raise TQGDError(f"the 'shipped' rows need calcium.pt and heart.pt in {folder or 'tqgd/weights'}: run "
+                        "tools/ship_weights.py (--install) first")
     from tqgd.engine.detect import DetectOptions, operating_conf
     from tqgd.engine.detect_model import load_slice_detector
 
     conf = operating_conf(load_slice_detector(found[0], device="cpu"), DetectOptions(roi_crop=roi_crop))
     return {"weights": str(found[0]), "heart_weights": str(found[1]), "train_s": 0.0, "operating_conf": conf,
-            "card": {k: v for k, v in model_card().items() if k in ("settings", "git_commit", "date")}}
+            "card": {k: v for k, v in card.items() if k in ("settings", "git_commit", "date")}}
 
 
 # --- scoring a row on the test scans -------------------------------------------------------------------------------
@@ -362,7 +373,7 @@ def run_row(kind: str, spec_name: str | None, dataset: str, test_root: str, fold
     if kind == "threshold":
         predict, conf = threshold_predictor(), 0.0
     elif kind in ("shipped", "shipped-heart"):
-        trained = shipped_record(schedule.get("roi_crop"))
+        trained = shipped_record(schedule.get("roi_crop"), spec_name)
         heart = Path(trained["heart_weights"]) if kind == "shipped-heart" else None
         predict = detector_predictor(Path(trained["weights"]), schedule["device"], heart, conf=None,
                                      roi_crop=schedule.get("roi_crop"))

@@ -248,3 +248,37 @@ def test_smoke_run_writes_every_requested_row_and_resumes(tmp_path: Path) -> Non
     assert not (runs / "yolo11n").exists(), "--report-only runs nothing"
     (unrun,) = [line for line in report.splitlines() if line.startswith(f"| {clinic_quality.ROWS['yolo11n'].label} |")]
     assert unrun.rstrip().endswith("| 0 |")
+
+
+def test_candidate_weights_rows_score_the_named_folder_at_its_own_operating_points(tmp_path: Path) -> None:
+    """``shipped:DIR`` rows read DIR's calcium.pt, heart.pt and card.json (not the installed weights), with the
+    confidences recorded in DIR's calcium weights for each crop; a folder without weights is refused by name."""
+    import shutil
+
+    from clinic_rows import row_for, shipped_record
+
+    from tqgd.engine.demo import mark_phantom_weights
+    from tqgd.engine.ship import operating_keys
+    from tqgd.errors import TQGDError
+    from tqgd.weights import CALCIUM_WEIGHTS, CARD_JSON, HEART_WEIGHTS, weights_dir
+
+    candidate = tmp_path / "gpu-candidate"
+    candidate.mkdir()
+    shutil.copy(weights_dir() / HEART_WEIGHTS, candidate / HEART_WEIGHTS)
+    mark_phantom_weights(weights_dir() / CALCIUM_WEIGHTS, candidate / CALCIUM_WEIGHTS, "candidate",
+                         operating_keys({"conf": 0.3, "roi_crop": {"conf": 0.4}}))
+    (candidate / CARD_JSON).write_text(json.dumps({"date": "2026-12-04", "settings": {"model": "x"}, "other": 1}))
+
+    key, row = row_for(f"shipped-heart:{candidate}")
+    assert (key, row.kind, row.spec, row.trained_here) == ("shipped-heart@gpu-candidate", "shipped-heart",
+                                                            str(candidate), False)
+    square, roi = shipped_record(False, row.spec), shipped_record(True, row.spec)
+    assert (square["operating_conf"], roi["operating_conf"]) == (0.3, 0.4)
+    assert square["weights"] == str(candidate / CALCIUM_WEIGHTS)
+    assert square["heart_weights"] == str(candidate / HEART_WEIGHTS)
+    assert square["card"] == {"date": "2026-12-04", "settings": {"model": "x"}}
+    assert shipped_record(False)["weights"] == str(weights_dir() / CALCIUM_WEIGHTS)
+
+    (candidate / HEART_WEIGHTS).unlink()
+    with pytest.raises(TQGDError, match="gpu-candidate"):
+        shipped_record(True, row.spec)
