@@ -6,7 +6,8 @@ Steps (each reused when its output already exists in WORK, so an interrupted run
    the folds are leave-one-sequence-out as in the paper);
 2. ``tqgd xa dataset --patches``: ``--frames-per-run`` synchronised pairs per run, each cut into the paper's five
    overlapping patches, one fold per patient;
-3. per fold (``--only-folds`` picks some, e.g. to run folds in parallel processes): the ResUNet-18 baseline (``tqgd.xa.baseline_fold``) and each detector
+3. per fold (``--only-folds`` picks some, e.g. to run folds in parallel processes after one ``--prepare-only``
+   call has written steps 1-2): the ResUNet-18 baseline (``tqgd.xa.baseline_fold``) and each detector
    (``tqgd.engine.train.train`` on ``fold<k>.yaml``, then prediction on the held-out patches), all scored by
    ``tqgd.xa.table2.score_fold``: patch P/R/F1, IoM and Hausdorff distance (mm) of the frame ROIs against the calcium
    masks (detector boxes at ``--det-conf`` filled in as ROIs), and pycocotools mAP of the boxes; each fold's record
@@ -16,7 +17,8 @@ Steps (each reused when its output already exists in WORK, so an interrupted run
    ``<!-- xa_table2:end -->``, all fold records into ``docs/xa_table2.json``.
 
 The defaults are a tiny CPU protocol (minutes on a 2-core machine). The paper's scale is about
-``--sequences 30 --frames-per-run 0 --epochs 100 --batch 32 --det-epochs 200 --device 0`` on a GPU.
+``--sequences 30 --frames-per-run 0 --epochs 100 --batch 32 --det-epochs 200 --device 0`` on a GPU, where
+``--parallel-folds 8`` keeps it busy.
 
 Usage:
     python benchmarks/xa_table2.py --work /tmp/xa_table2
@@ -108,7 +110,7 @@ def detector_fold(args: argparse.Namespace, data: Path, fold: int, model: str, p
 
 
 #: Options that do not change a fold's result (the others must match for a stored result to be reused).
-NOT_IN_RESULT = ("json", "doc", "no_doc", "only_folds", "models")
+NOT_IN_RESULT = ("json", "doc", "no_doc", "only_folds", "models", "prepare_only", "parallel_folds")
 
 
 def cached(args: argparse.Namespace, path: Path, job) -> tuple[dict, float | None, float | None]:
@@ -170,6 +172,44 @@ def run(args: argparse.Namespace) -> dict:
             "call_wall_seconds": time.time() - started, "call_cpu_seconds": cpu_seconds() - cpu_start}
 
 
+def without_option(argv: list[str], option: str) -> list[str]:
+    """``argv`` without ``option`` and its value (``--x 4`` or ``--x=4``)."""
+    kept, skip = [], False
+    for word in argv:
+        if skip:
+            skip = False
+        elif word == option:
+            skip = True
+        elif not word.startswith(f"{option}="):
+            kept.append(word)
+    return kept
+
+
+def run_folds_side_by_side(args: argparse.Namespace, argv: list[str]) -> None:
+    """Write the data once, then run every fold as its own ``--only-folds k`` process, ``--parallel-folds`` at a
+    time; their stored results are reused when the table is assembled. A failed fold is reported with its log."""
+    import subprocess
+
+    folds = load_patch_set(prepare(args)).folds
+    base = [sys.executable, str(Path(__file__).resolve()), *without_option(argv, "--parallel-folds"), "--no-doc"]
+    pending, running, failed = list(range(folds)), [], []
+    log(f"{folds} folds, {args.parallel_folds} at a time; logs in {args.work}/fold<k>.log")
+    while pending or running:
+        while pending and len(running) < args.parallel_folds:
+            fold = pending.pop(0)
+            with open(args.work / f"fold{fold}.log", "w", encoding="utf-8") as out:
+                running.append((fold, subprocess.Popen([*base, "--only-folds", str(fold)], stdout=out,
+                                                       stderr=subprocess.STDOUT)))
+        time.sleep(1)
+        for fold, process in [r for r in running if r[1].poll() is not None]:
+            running.remove((fold, process))
+            log(f"fold {fold}: {'done' if process.returncode == 0 else f'FAILED (exit {process.returncode})'}")
+            if process.returncode:
+                failed.append(fold)
+    if failed:
+        raise SystemExit(f"folds {failed} failed; see {args.work}/fold<k>.log (finished folds are stored and reused)")
+
+
 def compute_line(out: dict) -> str:
     """Per method: wall and CPU minutes summed over its folds (as stored with each fold's result), and this call."""
     parts = []
@@ -228,8 +268,19 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=REPO_ROOT / "docs" / "xa_table2.json", help="Result record.")
     parser.add_argument("--doc", type=Path, default=REPO_ROOT / "docs" / "xa.md", help="Markdown file of the block.")
     parser.add_argument("--no-doc", action="store_true", help="Write neither the JSON record nor the block.")
+    parser.add_argument("--prepare-only", action="store_true",
+                        help="Write the phantom runs and the dataset, train nothing (then start --only-folds "
+                             "processes side by side: they reuse them instead of each writing its own).")
+    parser.add_argument("--parallel-folds", type=int, default=1, metavar="N",
+                        help="Run the folds as N processes side by side (e.g. on a GPU: these models leave most of "
+                             "it idle), each logging to WORK/fold<k>.log, then assemble the table.")
     args = parser.parse_args()
     args.work = args.work.expanduser().resolve()
+    if args.prepare_only:
+        log(f"prepared: {prepare(args)}")
+        return
+    if args.parallel_folds > 1 and not args.only_folds:
+        run_folds_side_by_side(args, sys.argv[1:])
     out = run(args)
     text = block(out)
     print(text)
