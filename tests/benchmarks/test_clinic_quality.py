@@ -270,8 +270,9 @@ def test_candidate_weights_rows_score_the_named_folder_at_its_own_operating_poin
     (candidate / CARD_JSON).write_text(json.dumps({"date": "2026-12-04", "settings": {"model": "x"}, "other": 1}))
 
     key, row = row_for(f"shipped-heart:{candidate}")
-    assert (key, row.kind, row.spec, row.trained_here) == ("shipped-heart@gpu-candidate", "shipped-heart",
-                                                            str(candidate), False)
+    assert (row.kind, row.spec, row.trained_here) == ("shipped-heart", str(candidate), False)
+    assert key.startswith("shipped-heart@") and key.endswith("_gpu-candidate") and "/" not in key
+    assert row_for(f"shipped-heart:{tmp_path / 'other' / 'gpu-candidate'}")[0] != key  # one key per folder
     square, roi = shipped_record(False, row.spec), shipped_record(True, row.spec)
     assert (square["operating_conf"], roi["operating_conf"]) == (0.3, 0.4)
     assert square["weights"] == str(candidate / CALCIUM_WEIGHTS)
