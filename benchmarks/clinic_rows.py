@@ -89,7 +89,9 @@ def row_for(name: str) -> tuple[str, Row]:
     kind, sep, folder = name.partition(":")
     if sep and kind in ("shipped", "shipped-heart"):  # candidate weights laid out as tqgd/weights (ship_weights.py)
         key = f"{kind}@" + re.sub(r"[^A-Za-z0-9._-]+", "_", str(Path(folder).resolve()).strip("/"))  # unique
-        return key, Row(f"{ROWS[kind].label.split(' (')[0]} from {folder}", kind, folder)
+        label = f"weights and heart detector in {folder}" if kind == "shipped-heart" else \
+            f"weights in {folder} (oracle heart ROI)"
+        return key, Row(label, kind, folder)
     key = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name).name.removesuffix(".yaml"))
     return key, Row(f"{name}", "detector", name)
 
