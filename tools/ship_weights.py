@@ -5,11 +5,13 @@
 Example: python tools/ship_weights.py --work /tmp/tqgd-ship             # about an hour on 2 CPU cores
          python tools/ship_weights.py --work /tmp/tqgd-ship --epochs 60 --device 0 --install
          python tools/ship_weights.py --work /tmp/tqgd-op --record-operating-points   # installed weights, again
+         python tools/ship_weights.py --work /tmp/tqgd-ship --trained gpu/last.pt --install   # trained elsewhere
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -58,6 +60,10 @@ def main(argv: list[str] | None = None) -> int:
                              "phantom's own, 0.03-0.06), e.g. 0.5 to show the detector many stents and leads.")
     parser.add_argument("--heart-weights", default=None,
                         help="Reuse these heart weights (e.g. tqgd/weights/heart.pt) instead of training one.")
+    parser.add_argument("--trained", type=Path, default=None,
+                        help="Calcium weights trained elsewhere (e.g. on a GPU machine) on this work folder's calcium "
+                             "dataset: adopted instead of training; the card records their file, sha256 and train "
+                             "arguments.")
     parser.add_argument("--install", action="store_true", help="Copy the finished weights into tqgd/weights/.")
     parser.add_argument("--record-operating-points", action="store_true",
                         help="Train nothing: sweep the installed weights' confidence for the square and the heart-ROI "
@@ -85,14 +91,19 @@ def main(argv: list[str] | None = None) -> int:
                "recipe": {"epochs": args.epochs} if args.epochs else None}
     settings = ShipSettings(**{k: v for k, v in changes.items() if v is not None})
     try:
-        built = build(args.work, settings)
+        built = build(args.work, settings, trained=args.trained)
         if args.install:
             point = read_operating_point(args.work)
-            notes = None
+            notes, train_args = None, None
             if (args.model or "").endswith(".pt"):  # the card names the architecture, the start checkpoint aside
                 notes = initialised_from(Path(args.model), args.init_card)
                 settings = replace(settings, model=notes["initialised_from"]["architecture"])
-            print(f"installed: {install(built, weights_dir(), settings, notes, operating_point=point)}")
+            if args.trained:
+                adopted = json.loads((args.work / "ship.json").read_text(encoding="utf-8"))["adopted"]
+                notes, train_args = {**(notes or {}), "trained_elsewhere": adopted}, adopted["train_args"]
+                model = str(train_args.get("model") or settings.model)
+                settings = replace(settings, model=Path(model).name.removesuffix(".yaml"))
+            print(f"installed: {install(built, weights_dir(), settings, notes, point, train_args)}")
     except TQGDError as exc:
         print(f"ship_weights: error: {exc}", file=sys.stderr)
         return exc.exit_code

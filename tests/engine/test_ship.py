@@ -101,3 +101,63 @@ def test_given_heart_weights_are_reused_and_a_missing_file_is_named(tmp_path):
     assert not (tmp_path / "work").exists()  # nothing trained, no dataset written
     with pytest.raises(ConfigError, match="missing.pt not found"):
         _heart(tmp_path / "work", {}, replace(TINY, heart_weights=str(tmp_path / "missing.pt")))
+
+
+def _dataset_with_input(folder, model_input):
+    """A data YAML whose convert.json records ``model_input`` (all ``adopt`` reads of a dataset)."""
+    folder.mkdir(parents=True)
+    (folder / "convert.json").write_text(json.dumps({"input": model_input}))
+    (folder / "merged.yaml").write_text(f"path: {folder}\ntrain: t.txt\nval: v.txt\nnames:\n  0: calcium\n")
+    return folder / "merged.yaml"
+
+
+def test_weights_trained_elsewhere_are_adopted_only_for_the_same_model_input(tmp_path):
+    """A checkpoint trained on this dataset becomes the calcium run's weights (once; its sha256 and train args
+    recorded); one trained on another model input is refused by name, and nothing is copied."""
+    from tqgd.engine.run_record import preprocess_info
+    from tqgd.engine.ship import ADOPTED_JSON, adopt
+    from tqgd.errors import ConfigError
+    from tqgd.weights import weights_dir
+
+    trained = weights_dir() / CALCIUM_WEIGHTS
+    model_input = preprocess_info(trained)["input"]
+    other = _dataset_with_input(tmp_path / "other", {**model_input, "crop_size": 256})
+    with pytest.raises(ConfigError, match="calcium.pt") as error:
+        adopt(tmp_path / "run_other", other, trained)
+    assert "256" in str(error.value) and not (tmp_path / "run_other").exists()
+
+    run = tmp_path / "runs" / "calcium"
+    record = adopt(run, _dataset_with_input(tmp_path / "same", json.loads(json.dumps(model_input))), trained)
+    import hashlib
+
+    assert record["sha256"] == hashlib.sha256(trained.read_bytes()).hexdigest()
+    assert record["train_args"]["epochs"] == json.loads((weights_dir() / CARD_JSON).read_text())["train_args"]["epochs"]
+    for name in ("last.pt", "best.pt"):
+        assert (run / "weights" / name).read_bytes() == trained.read_bytes()
+    assert json.loads((run / ADOPTED_JSON).read_text()) == record
+    stamp = (run / "weights" / "last.pt").stat().st_mtime_ns
+    assert adopt(run, tmp_path / "same" / "merged.yaml", trained) == record
+    assert (run / "weights" / "last.pt").stat().st_mtime_ns == stamp  # the same file is not copied again
+
+
+def test_an_operating_point_is_swept_again_when_the_calcium_weights_change(tmp_path, monkeypatch):
+    """operating_point.json is reused for the weights it was swept on, and swept again for other weights."""
+    import tqgd.data.orcascore
+    from tqgd.engine import ship
+
+    monkeypatch.setattr(tqgd.data.orcascore, "discover_cases", lambda folder: [])  # no phantom needed here
+    sweeps = []
+    monkeypatch.setattr(ship, "_sweep", lambda cases, names, calcium, heart, device:
+                        sweeps.append(calcium.read_bytes()) or {"conf": 0.1, "patients": names})
+    for name in ("gated", "non-gated"):
+        (tmp_path / "dataset" / name).mkdir(parents=True)
+        (tmp_path / "dataset" / name / "convert.json").write_text(json.dumps({"fold_patients": [{"val": []}]}))
+    calcium = tmp_path / "last.pt"
+    calcium.write_bytes(b"weights one")
+    built = {"calcium": calcium, "heart": tmp_path / "heart.pt"}
+    first = ship._operating_point(tmp_path, built, TINY)
+    assert ship._operating_point(tmp_path, built, TINY) == first and len(sweeps) == 1
+    assert read_operating_point(tmp_path) == first  # the file's checksum key stays out of the record
+    calcium.write_bytes(b"weights two")
+    ship._operating_point(tmp_path, built, TINY)
+    assert sweeps == [b"weights one", b"weights two"]

@@ -8,7 +8,8 @@ complete, so a run killed midway resumes where it stopped (an unfinished trainin
 2. heart datasets from the phantom's heart boxes, merged; the heart detector (yolov8n, 128 px);
 3. calcium datasets, every scan cut by that heart detector exactly as ``tqgd detect`` cuts it, one model input for
    both sets (window, 2.5D context, fixed native-pixel crop), merged;
-4. the calcium detector with ``tqgd.engine.recipe.CPU_RECIPE`` (or the settings' overrides);
+4. the calcium detector with ``tqgd.engine.recipe.CPU_RECIPE`` (or the settings' overrides), or one trained
+   elsewhere on this dataset (e.g. on a GPU machine) and adopted (``build(..., trained=X.pt)``);
 5. its operating confidences, chosen on the fold-0 validation patients of both sets (never trained on) by pooled
    lesion F1 (``tqgd.engine.operating_point``) for the square training crop and for the heart-ROI crop
    (``DetectOptions.roi_crop``), in ``operating_point.json``;
@@ -30,6 +31,10 @@ from typing import Any
 
 #: Written by the operating-point step (the confidence sweep on validation patients).
 OPERATING_POINT_JSON = "operating_point.json"
+#: operating_point.json's record of the calcium weights it was swept on (a changed checkpoint is swept again).
+SWEPT_SHA_KEY = "calcium_sha256"
+#: In the calcium run folder when its weights were trained elsewhere and adopted: source, sha256, train args.
+ADOPTED_JSON = "adopted.json"
 #: Seeds of the shipped training sets; benchmarks hold out other seeds.
 SHIP_GATED_SEED = 7001
 SHIP_NON_GATED_SEED = 7002
@@ -160,9 +165,47 @@ def _calcium_data(work: Path, phantoms: dict[str, Path], heart: Path, settings: 
     return merge_datasets(yamls, merged)
 
 
+def adopt(run: Path, data: Path, checkpoint: Path) -> dict[str, Any]:
+    """Make ``checkpoint`` (a calcium detector trained elsewhere, e.g. on a GPU machine, on this work folder's
+    dataset ``data``) the calcium run's weights, and return what ``ADOPTED_JSON`` records of it.
+
+    Raises:
+        CheckpointError: the file cannot be loaded.
+        ConfigError: it was trained on another model input (window, 2.5D context, crop) than ``data``'s.
+    """
+    import shutil
+
+    from tqgd.engine.run_record import dataset_preprocess, preprocess_info
+    from tqgd.engine.weights import load_checkpoint
+    from tqgd.errors import ConfigError
+    from tqgd.io import atomic_path, write_json
+
+    digest = _sha256(checkpoint)
+    record_path = run / ADOPTED_JSON
+    if record_path.is_file() and json.loads(record_path.read_text(encoding="utf-8")).get("sha256") == digest:
+        return json.loads(record_path.read_text(encoding="utf-8"))
+    trained, wanted = preprocess_info(checkpoint).get("input"), (dataset_preprocess(data) or {}).get("input")
+    if json.dumps(trained, sort_keys=True) != json.dumps(wanted, sort_keys=True):
+        raise ConfigError(f"these weights were trained on model input {trained}, but the calcium dataset of this "
+                          f"work folder is {wanted}; train them on {data} (or give the settings they were made with)",
+                          checkpoint)
+    (run / "weights").mkdir(parents=True, exist_ok=True)
+    for name in ("last.pt", "best.pt"):
+        with atomic_path(run / "weights" / name) as tmp:
+            shutil.copyfile(checkpoint, tmp)
+    args = load_checkpoint(checkpoint).get("train_args") or {}
+    record = {"file": checkpoint.name, "sha256": digest,
+              "train_args": {k: v for k, v in args.items() if isinstance(v, (str, int, float, bool, type(None)))}}
+    write_json(record_path, record)
+    _log(f"calcium detector: adopted {checkpoint} ({record['train_args'].get('epochs')} epochs, device "
+         f"{record['train_args'].get('device')})")
+    return record
+
+
 def build(work: str | Path, settings: ShipSettings = ShipSettings(),
-          callbacks: dict[str, list[Callable]] | None = None) -> dict[str, Path]:
-    """Run (or resume) every step into ``work``; returns the heart and calcium ``best.pt``."""
+          callbacks: dict[str, list[Callable]] | None = None, trained: str | Path | None = None) -> dict[str, Path]:
+    """Run (or resume) every step into ``work``; returns the heart and calcium ``best.pt``. ``trained``: calcium
+    weights trained elsewhere on this work folder's dataset, adopted instead of training (``adopt``)."""
     from tqgd.engine.train import train
 
     work = Path(work).resolve()
@@ -172,17 +215,20 @@ def build(work: str | Path, settings: ShipSettings = ShipSettings(),
     data = _calcium_data(work, phantoms, heart, settings)
     run = work / "runs" / "calcium"
     started = time.perf_counter()
-    if _resumable(run):
+    adopted = adopt(run, data, Path(trained)) if trained is not None else None
+    if adopted is None and _resumable(run):
         _log("calcium detector: resuming")
         train(resume=run, device=settings.device, callbacks=callbacks)
-    elif not _finished(run):
+    elif adopted is None and not _finished(run):
         args = settings.train_args()
         _log(f"calcium detector: {settings.model}, {args}")
         epochs = args.pop("epochs")
         batch = args.pop("batch")
         train(data, settings.model, epochs=epochs, batch=batch, device=settings.device, project=run.parent,
               name=run.name, options={**args, "exist_ok": True}, callbacks=callbacks)
-    (work / "ship.json").write_text(json.dumps({"settings": asdict(settings), "train_args": settings.train_args(),
+    (work / "ship.json").write_text(json.dumps({"settings": asdict(settings),
+                                                "train_args": adopted["train_args"] if adopted else
+                                                settings.train_args(), "adopted": adopted,
                                                 "calcium_train_s_this_session": time.perf_counter() - started},
                                                indent=1))
     built = {"heart": heart, "calcium": run / "weights" / "last.pt"}
@@ -196,8 +242,11 @@ def _operating_point(work: Path, built: dict[str, Path], settings: ShipSettings)
     from tqgd.io import write_json
 
     path = work / OPERATING_POINT_JSON
+    digest = _sha256(built["calcium"])
     if path.is_file():
-        return json.loads(path.read_text(encoding="utf-8"))
+        record = json.loads(path.read_text(encoding="utf-8"))
+        if record.pop(SWEPT_SHA_KEY, digest) == digest:  # swept on these weights (older records: assumed)
+            return record
     cases, names = [], []
     for name in ("gated", "non-gated"):
         record = json.loads((work / "dataset" / name / "convert.json").read_text(encoding="utf-8"))
@@ -205,8 +254,14 @@ def _operating_point(work: Path, built: dict[str, Path], settings: ShipSettings)
         cases += [case for case in discover_cases(work / "phantom" / name) if case.case_id in val]
         names += [f"{name}/{case_id}" for case_id in sorted(val)]
     record = _sweep(cases, names, built["calcium"], built["heart"], settings.device)
-    write_json(path, record)
+    write_json(path, {**record, SWEPT_SHA_KEY: digest})
     return record
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def _sweep(cases: list, names: list[str], calcium: Path, heart: Path, device: str) -> dict[str, Any]:
@@ -275,9 +330,10 @@ def record_operating_points(work: str | Path, target: str | Path) -> Path:
 
 
 def install(built: dict[str, Path], target: str | Path, settings: ShipSettings, notes: dict[str, Any] | None = None,
-            operating_point: dict[str, Any] | None = None) -> Path:
+            operating_point: dict[str, Any] | None = None, train_args: dict[str, Any] | None = None) -> Path:
     """Copy both weights, marked as phantom weights (the calcium weights with the confidences of ``operating_point``
-    when given: ``operating_keys``), into ``target`` with ``card.json``; returns the card's path."""
+    when given: ``operating_keys``), into ``target`` with ``card.json``; returns the card's path. ``train_args``:
+    what the calcium detector was really trained with when it was not ``settings``' recipe (adopted weights)."""
     import platform
 
     import torch
@@ -298,7 +354,8 @@ def install(built: dict[str, Path], target: str | Path, settings: ShipSettings, 
     mark_phantom_weights(built["calcium"], target / CALCIUM_WEIGHTS, PHANTOM_SHIPPED_DATA,
                          operating_keys(operating_point))
     mark_phantom_weights(built["heart"], target / HEART_WEIGHTS, PHANTOM_SHIPPED_DATA)
-    card = {"warning": PHANTOM_SHIPPED_DATA, "settings": asdict(settings), "train_args": settings.train_args(),
+    card = {"warning": PHANTOM_SHIPPED_DATA, "settings": asdict(settings),
+            "train_args": train_args if train_args is not None else settings.train_args(),
             "versions": {"tqgd": tqgd.__version__, "torch": torch.__version__, "ultralytics": ultralytics.__version__,
                          "python": platform.python_version()},
             "git_commit": _git_commit(), "date": time.strftime("%Y-%m-%d"), "operating_point": operating_point,
@@ -310,7 +367,11 @@ def install(built: dict[str, Path], target: str | Path, settings: ShipSettings, 
 def read_operating_point(work: str | Path) -> dict[str, Any] | None:
     """The operating-point record ``build`` wrote into ``work`` (None when absent)."""
     path = Path(work) / OPERATING_POINT_JSON
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    if not path.is_file():
+        return None
+    record = json.loads(path.read_text(encoding="utf-8"))
+    record.pop(SWEPT_SHA_KEY, None)
+    return record
 
 
 def _git_commit() -> str | None:
