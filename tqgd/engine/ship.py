@@ -175,15 +175,17 @@ def adopt(run: Path, data: Path, checkpoint: Path) -> dict[str, Any]:
     """
     import shutil
 
+    from tqgd.engine.export_cache import file_sha256
     from tqgd.engine.run_record import dataset_preprocess, preprocess_info
     from tqgd.engine.weights import load_checkpoint
     from tqgd.errors import ConfigError
     from tqgd.io import atomic_path, write_json
 
-    digest = _sha256(checkpoint)
+    digest = file_sha256(checkpoint)
     record_path = run / ADOPTED_JSON
-    if record_path.is_file() and json.loads(record_path.read_text(encoding="utf-8")).get("sha256") == digest:
-        return json.loads(record_path.read_text(encoding="utf-8"))
+    earlier = json.loads(record_path.read_text(encoding="utf-8")) if record_path.is_file() else {}
+    if earlier.get("sha256") == digest:
+        return earlier
     trained, wanted = preprocess_info(checkpoint).get("input"), (dataset_preprocess(data) or {}).get("input")
     if json.dumps(trained, sort_keys=True) != json.dumps(wanted, sort_keys=True):
         raise ConfigError(f"these weights were trained on model input {trained}, but the calcium dataset of this "
@@ -241,8 +243,10 @@ def _operating_point(work: Path, built: dict[str, Path], settings: ShipSettings)
     from tqgd.data.orcascore import discover_cases
     from tqgd.io import write_json
 
+    from tqgd.engine.export_cache import file_sha256
+
     path = work / OPERATING_POINT_JSON
-    digest = _sha256(built["calcium"])
+    digest = file_sha256(built["calcium"])
     if path.is_file():
         record = json.loads(path.read_text(encoding="utf-8"))
         if record.pop(SWEPT_SHA_KEY, digest) == digest:  # swept on these weights (older records: assumed)
@@ -256,12 +260,6 @@ def _operating_point(work: Path, built: dict[str, Path], settings: ShipSettings)
     record = _sweep(cases, names, built["calcium"], built["heart"], settings.device)
     write_json(path, {**record, SWEPT_SHA_KEY: digest})
     return record
-
-
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def _sweep(cases: list, names: list[str], calcium: Path, heart: Path, device: str) -> dict[str, Any]:
