@@ -16,7 +16,7 @@ from tqgd.errors import ConfigError
 
 #: Version of the generator written into every sidecar; bump when the same seed would give other voxels.
 #: It is the version of the default ("realistic") mode; ``--realism legacy`` keeps writing LEGACY_GENERATOR_VERSION.
-GENERATOR_VERSION = "2.0"
+GENERATOR_VERSION = "2.1"
 #: Version of the pre-realism generator, kept byte-identical by ``PhantomConfig(realism="legacy")``.
 LEGACY_GENERATOR_VERSION = "1.0"
 #: ``legacy``: the version-1.0 generator, unchanged; ``realistic``: look-alikes, metal, FBP noise, richer anatomy.

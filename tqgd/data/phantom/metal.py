@@ -26,11 +26,19 @@ from tqgd.data.phantom.heart import Heart
 from tqgd.data.phantom.lookalikes import _frame
 from tqgd.data.phantom.shapes import ellipsoid_matrix
 
-#: Effective HU of solid metal before partial volume (steel wires, clips, lead conductors) and of a stent's
-#: strut mesh averaged over its cylinder.
+#: Effective HU of solid metal before partial volume (steel wires, clips, lead conductors).
 WIRE_DENSITY_HU = 14000.0
 LEAD_DENSITY_HU = 6000.0
-STENT_DENSITY_HU = (900.0, 1600.0)
+#: A stent's wall: struts of 80-100 um steel or cobalt-chromium covering 15-25 % of the vessel wall, far below a
+#: voxel, drawn as a shell STENT_WALL_MM thick of their coverage-averaged density; the lumen inside stays blood,
+#: so a wide stent shows a bright ring round a darker centre and a narrow one blooms into a blob.
+STENT_WALL_MM = 0.3
+STENT_WALL_HU = (9000.0, 16000.0)
+#: Shell pieces round the circumference and their spacing along the vessel.
+STENT_RING_PIECES = 12
+STENT_STEP_MM = 0.5
+#: Stents are split into parts this long (see ``groups``).
+STENT_PART_MM = 6.0
 #: Extra in-plane blur of metal (sigma, mm): blooming.
 BLOOM_MM = (0.3, 0.6)
 #: Stents: which artery (weights) and how long (mm).
@@ -78,25 +86,39 @@ def draw_sternal_wires(rng: np.random.Generator, chest: Chest, z_limits_mm: tupl
     return _split("sternal_wire", ellipsoids, WIRE_DENSITY_HU, 1.0, 40, float(rng.uniform(*BLOOM_MM)))
 
 
+def _stent_rings(artery: Artery, start: float, length: float, z_limits_mm: tuple[float, float]) -> list:
+    """Shell pieces (centre, matrix) of a stent on ``artery`` from arc ``start`` over ``length`` mm, at the lumen
+    wall: STENT_RING_PIECES flat ellipsoids round the circumference every STENT_STEP_MM along the vessel."""
+    angles = 2 * np.pi * np.arange(STENT_RING_PIECES) / STENT_RING_PIECES
+    out = []
+    for arc in np.arange(start, start + length, STENT_STEP_MM):
+        point, tangent, lumen = artery.at(arc)
+        if not z_limits_mm[0] - 2 <= point[2] <= z_limits_mm[1] + 2:
+            continue
+        helper = np.array([0.0, 0.0, 1.0]) if abs(tangent[2]) < 0.9 else np.array([1.0, 0.0, 0.0])
+        frame = _frame(tangent, np.cross(tangent, helper))
+        half_arc = 0.6 * np.pi * lumen / STENT_RING_PIECES  # pieces overlap a little so the shell is closed
+        for angle in angles:
+            radial = np.cos(angle) * frame[:, 1] + np.sin(angle) * frame[:, 2]
+            piece = np.stack([tangent, radial, np.cross(tangent, radial)], axis=1)
+            out.append((point + lumen * radial,
+                        ellipsoid_matrix((0.6 * STENT_STEP_MM, STENT_WALL_MM / 2, half_arc), piece)))
+    return out
+
+
 def draw_stent(rng: np.random.Generator, arteries: tuple[Artery, ...],
                z_limits_mm: tuple[float, float]) -> Group | None:
-    """A stent filling a proximal-to-mid coronary segment (a solid rod of strut-averaged density)."""
+    """A stent in a proximal-to-mid coronary segment: a tube of strut mesh at the lumen wall (``_stent_rings``)."""
     names = list(STENT_ARTERY_WEIGHTS)
     name = names[int(rng.choice(len(names), p=list(STENT_ARTERY_WEIGHTS.values())))]
     artery = next(a for a in arteries if a.name == name)
     length = rng.uniform(*STENT_LENGTH_MM)
     start = rng.uniform(5.0, max(6.0, 0.5 * artery.length_mm - length))
-    ellipsoids = []
-    for arc in np.arange(start, start + length, 1.0):
-        point, tangent, lumen = artery.at(arc)
-        if not z_limits_mm[0] - 2 <= point[2] <= z_limits_mm[1] + 2:
-            continue
-        r = lumen + 0.2
-        helper = np.array([0.0, 0.0, 1.0]) if abs(tangent[2]) < 0.9 else np.array([1.0, 0.0, 0.0])
-        ellipsoids.append((point, ellipsoid_matrix((0.9, r, r), _frame(tangent, np.cross(tangent, helper)))))
-    if len(ellipsoids) < 4:
+    ellipsoids = _stent_rings(artery, start, length, z_limits_mm)
+    if len(ellipsoids) < 8 * STENT_RING_PIECES:
         return None
-    group = _split("stent", ellipsoids, float(rng.uniform(*STENT_DENSITY_HU)), float(length), 12,
+    per_part = int(STENT_PART_MM / STENT_STEP_MM) * STENT_RING_PIECES
+    group = _split("stent", ellipsoids, float(rng.uniform(*STENT_WALL_HU)), float(length), per_part,
                    float(rng.uniform(*BLOOM_MM)))
     for part in group.parts:
         part.artery = name
