@@ -1,4 +1,4 @@
-"""How close the phantom is to real non-contrast cardiac CT, realistic (generator 2.0) vs legacy (1.0) mode.
+"""How close the phantom is to real non-contrast cardiac CT, realistic (generator 2.x) vs legacy (1.0) mode.
 
 For each mode and scan profile (gated, non-gated) it generates ``--patients`` patients in memory and measures:
 mean +- SD HU of blood pool, myocardium, fat, lung and cancellous bone (tissue masks eroded by 3 mm, away from
