@@ -124,7 +124,7 @@ def test_stent_lies_in_its_artery_and_stays_unlabelled():
 
 
 def test_stent_is_a_tube_with_a_darker_lumen_not_a_solid_rod():
-    """A gated stent at native pixels (~0.4-0.5 mm here) shows its strut ring: in each cross-section its centre
+    """A gated stent at native pixels (0.40-0.55 mm) shows its strut ring: in each cross-section its centre
     is darker than its brightest voxel, as in real scans, where occlusive calcium is bright all through."""
     config = PhantomConfig(gated=True, stent_share=1.0, sternal_wire_share=0.0, clip_share=0.0, lead_share=0.0)
     case = generate_patient(2, config)
