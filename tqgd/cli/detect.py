@@ -49,7 +49,8 @@ def _dicom_writer(weights: Path, options):
     from tqgd.errors import TQGDError
 
     algorithm = detector_identity(weights, {"conf": options.conf, "snap_boxes": options.snap_boxes,
-                                            "physics_filter": options.physics_filter})
+                                            "physics_filter": options.physics_filter,
+                                            "complete_tips": options.complete_tips})
 
     def write(outcome) -> None:
         if outcome.error is not None:
@@ -122,6 +123,10 @@ def detect(
                                         help="Drop boxes that hold no voxel at or above 130 HU, and boxes on metal "
                                              "(a voxel >= 2500 HU: wires, clips, leads); neither is calcium. The "
                                              "counts dropped are reported and recorded."),
+    complete_tips: bool = typer.Option(True, "--complete-tips/--no-complete-tips",
+                                       help="With the physics filter: add boxes for the small end slices (at most "
+                                            "10 px) of each found lesion's >= 130 HU 3D component, which the model "
+                                            "cannot localise. The count added is reported and recorded."),
     roi_crop: bool = typer.Option(None, "--roi-crop/--square-crop", show_default=False,
                                   help="Run the calcium model on the heart ROI itself, each side rounded up to 32 px, "
                                        "or on the square crop it was trained on. Default: the ROI crop for weights "
@@ -180,7 +185,8 @@ def detect(
             raise ConfigError(f"--explain computes gradients of the PyTorch model; it cannot run with --backend "
                               f"{backend}. Use --backend torch with --explain")
     options = DetectOptions(conf=conf, batch=batch, include_identifiers=include_identifiers,
-                            physics_filter=physics_filter, snap_boxes=snap_boxes, roi_crop=roi_crop)
+                            physics_filter=physics_filter, snap_boxes=snap_boxes, roi_crop=roi_crop,
+                            complete_tips=complete_tips)
     if weights is None:
         weights, demo_heart = default_weights()
         heart_weights = heart_weights or demo_heart

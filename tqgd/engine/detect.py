@@ -14,7 +14,8 @@ of each were dropped. Box snapping (on by
 default, ``DetectOptions.snap_boxes``): a kept box is replaced by the tight box of the calcium (>= threshold,
 8-connected) that holds its brightest pixel, searched within the box grown by half its size: the reference boxes
 are exactly such tight boxes, and a 2 px deposit needs sub-pixel box edges to reach IoU 0.5. Boxes that snap to the
-same deposit are merged (the most confident is kept).
+same deposit are merged (the most confident is kept). 3D completion (with the physics filter, on by default,
+``DetectOptions.complete_tips``): a found lesion's small end slices get boxes too (``tqgd.engine.lesion_tips``).
 Boxes come back in crop pixels and are shifted by the crop offset to full-slice pixel edges (``crop_to_full``),
 then mapped to patient millimetres with ``CTVolume.index_to_patient`` (``box_patient_mm``): pixel edge ``x`` is
 continuous index ``x - 0.5``, as ``tqgd.detections`` defines.
@@ -38,6 +39,7 @@ from tqgd.detections import Detection, DetectionResult, SliceDetections
 from tqgd.data.model_input import crop_box, cut, roi_box, slice_images
 from tqgd.engine.detect_model import SliceDetector, model_pixels, predict, to_bgr
 from tqgd.engine.heart_crop import HeartCropper, HeartCropSettings, HeartROI
+from tqgd.engine.lesion_tips import TIP_MAX_AREA_PX, complete_tips
 from tqgd.errors import CheckpointError, ConfigError
 
 #: Confidence of weights that record no operating point (ultralytics' usual value).
@@ -64,12 +66,17 @@ class DetectOptions:
     # run on the heart ROI rounded up to 32 px instead of the square crop the model trained on; None: when the weights
     # record an operating point for it (``uses_roi_crop``)
     roi_crop: bool | None = None
+    # with the physics filter: boxes for a found lesion's small end slices (``tqgd.engine.lesion_tips``)
+    complete_tips: bool = True
+    tip_max_area_px: int = TIP_MAX_AREA_PX
 
     def __post_init__(self) -> None:
         if self.conf is not None and not 0.0 <= self.conf < 1.0:
             raise ConfigError(f"--conf must lie in [0, 1), got {self.conf}")
         if self.batch < 1:
             raise ConfigError(f"--batch must be 1 or more, got {self.batch}")
+        if self.tip_max_area_px < 1:
+            raise ConfigError(f"the largest end-slice piece must be 1 px or more, got {self.tip_max_area_px}")
 
 
 def box_patient_mm(volume: CTVolume, slice_index: int, box_xyxy: tuple[float, float, float, float]
@@ -254,7 +261,7 @@ def detect_volume(volume: CTVolume, detector: SliceDetector, roi: HeartROI | Non
     physics = options.physics_filter and volume.meta.has_hu
     conf = operating_conf(detector, options)
     dropped = dict.fromkeys(DROP_COUNTS, 0)
-    slices: list[SliceDetections] = []
+    kept: dict[int, np.ndarray] = {}
     for start in range(0, depth, options.batch):
         stop = min(start + options.batch, depth)
         images = _images(volume, detector, range(start, stop), (x0, y0, x1, y1))
@@ -267,9 +274,15 @@ def detect_volume(volume: CTVolume, detector: SliceDetector, roi: HeartROI | Non
                 full, counts = postprocess_rows(volume.hu[z], full, options)
                 dropped = {key: dropped[key] + counts[key] for key in DROP_COUNTS}
             if len(full):
-                slices.append(SliceDetections(z, [_detection(volume, z, row, detector.names) for row in full]))
+                kept[z] = full
         if progress is not None:
             progress(stop, depth)
+    tips = physics and options.complete_tips
+    completed = {}
+    if tips:
+        kept, completed = complete_tips(volume.hu, kept, (x0, y0, x1, y1), options.physics_threshold_hu,
+                                    options.tip_max_area_px)
+    slices = [SliceDetections(z, [_detection(volume, z, row, detector.names) for row in kept[z]]) for z in sorted(kept)]
     meta = volume.meta
     source = str(meta.source) if options.include_identifiers else None  # folders are often named after the patient
     return DetectionResult(source=source, shape_zyx=volume.shape, spacing_mm=volume.spacing_mm,
@@ -283,7 +296,9 @@ def detect_volume(volume: CTVolume, detector: SliceDetector, roi: HeartROI | Non
                                                      "metal_hu": options.metal_hu,
                                                      "drop_spilling": options.drop_spilling,
                                                      **dropped} if physics else None,
-                                  "snap_boxes": bool(options.snap_boxes and volume.meta.has_hu)})
+                                  "snap_boxes": bool(options.snap_boxes and volume.meta.has_hu),
+                                  "tip_completion": {"max_area_px": options.tip_max_area_px, **completed}
+                                  if tips else None})
 
 
 def _detection(volume: CTVolume, z: int, row: np.ndarray, names: dict[int, str]) -> Detection:

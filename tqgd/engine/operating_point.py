@@ -5,7 +5,8 @@ ultralytics' usual 0.25. ``sweep_confidence`` runs the user's path once per pati
 with the physics filter and snapping) at the lowest candidate, keeps the boxes at each candidate confidence, and
 scores them by OrCaScore's lesion rules (``tqgd.scoring.cohort.evaluate_scan``); ``best_point`` takes the highest
 pooled lesion F1. Keeping a low-confidence pass's boxes at ``c`` equals a pass at ``c`` up to NMS and snapping ties:
-a box below ``c`` never suppresses or absorbs a more confident one.
+a box below ``c`` never suppresses or absorbs a more confident one, and 3D completion gives end slices the confidence
+of the boxes they continue from (``tqgd.engine.lesion_tips``).
 
 The chosen value is written into the weights (``OPERATING_CONF_KEY``) and read by ``tqgd detect`` when no ``--conf``
 is given.

@@ -1,0 +1,82 @@
+"""3D completion of detected lesions: boxes for the small end slices of a lesion the detector found on other slices.
+
+A deposit's first and last slices often hold 1-10 pixels of calcium (partial volume), too small for a stride-8 head
+to localise, while its middle slices are found. OrCaScore defines a lesion in 3D (6-connected voxels >= 130 HU), so
+such a piece belongs to the lesion as surely as the piece the box sits on. ``complete_tips`` follows each box's
+>= threshold 3D component slice by slice (through slices where the component already has a box) and adds a box for
+every piece of it on a neighbouring slice whose box holds at most ``max_area_px`` pixels (or raises a less confident
+box already on it). Larger pieces are left to the detector: growing through them would turn one false box on a long
+structure (a stent, a valve ring) into many.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: Largest end-slice piece added (box area in pixels): Fig. 2's smallest size bucket, below what the heads localise.
+TIP_MAX_AREA_PX = 10
+
+
+def _iou(box: tuple[float, float, float, float], row: np.ndarray) -> float:
+    """IoU of ``box`` (x0 y0 x1 y1) and a row's box (its first four values)."""
+    inter = max(0.0, min(box[2], row[2]) - max(box[0], row[0])) * max(0.0, min(box[3], row[3]) - max(box[1], row[1]))
+    union = (box[2] - box[0]) * (box[3] - box[1]) + (row[2] - row[0]) * (row[3] - row[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def complete_tips(hu: np.ndarray, rows_by_slice: dict[int, np.ndarray], crop_xyxy: tuple[int, int, int, int],
+                  threshold_hu: float = 130.0, max_area_px: int = TIP_MAX_AREA_PX
+                  ) -> tuple[dict[int, np.ndarray], dict[str, int]]:
+    """Complete ``rows_by_slice`` (slice -> (N, 6) ``x0 y0 x1 y1 conf class`` in full-slice pixels) in 3D.
+
+    ``hu``: the volume (Z, H, W); components are searched inside ``crop_xyxy`` (the region the model saw). From each
+    box, most confident first, the search passes through the neighbouring slices where its component's piece has a box
+    at least as confident; a small piece without one gets the box's confidence: a less confident box on it is raised,
+    else the piece's tight box (pixel edges) is added with the box's class. So keeping the boxes at a confidence ``c``
+    afterwards gives the same end slices as completing the boxes kept at ``c``. Returns the new mapping (inputs
+    untouched) and the counts ``added_boxes`` and ``raised_boxes``.
+    """
+    from scipy import ndimage
+
+    from tqgd.data.boxes import IN_PLANE_CONNECTIVITY, structure_for
+
+    x0, y0, x1, y1 = crop_xyxy
+    labels, _ = ndimage.label(hu[:, y0:y1, x0:x1] >= threshold_hu, structure=structure_for(6, 3))
+    extents = ndimage.find_objects(labels)
+    plane = structure_for(IN_PLANE_CONNECTIVITY[6], 2)
+    out = {z: [row.copy() for row in np.asarray(rows, dtype=np.float64).reshape(-1, 6)]
+           for z, rows in rows_by_slice.items()}
+    counts = {"added_boxes": 0, "raised_boxes": 0}
+    starts = sorted(((z, row) for z, rows in out.items() for row in rows), key=lambda item: -item[1][4])
+    for z_start, row in starts:
+        bx0, by0 = max(int(np.floor(row[0])) - x0, 0), max(int(np.floor(row[1])) - y0, 0)
+        bx1, by1 = max(int(np.ceil(row[2])) - x0, 0), max(int(np.ceil(row[3])) - y0, 0)
+        for component in np.unique(labels[z_start, by0:by1, bx0:bx1]):
+            if component == 0:
+                continue
+            zs, ys, xs = extents[component - 1]
+            boxed, frontier = {z_start}, [z_start]
+            while frontier:
+                z_from = frontier.pop()
+                for z in (z_from - 1, z_from + 1):
+                    if z in boxed or not zs.start <= z < zs.stop:
+                        continue
+                    pieces, count = ndimage.label(labels[z, ys, xs] == component, structure=plane)
+                    for piece in range(1, count + 1):
+                        py, px = np.nonzero(pieces == piece)
+                        box = (float(px.min() + xs.start + x0), float(py.min() + ys.start + y0),
+                               float(px.max() + 1 + xs.start + x0), float(py.max() + 1 + ys.start + y0))
+                        have = out.setdefault(z, [])
+                        on_piece = [other for other in have if _iou(box, other) > 0.5]
+                        if not any(other[4] >= row[4] for other in on_piece):
+                            if (box[2] - box[0]) * (box[3] - box[1]) > max_area_px:
+                                continue
+                            if on_piece:
+                                max(on_piece, key=lambda other: other[4])[4] = row[4]
+                                counts["raised_boxes"] += 1
+                            else:
+                                have.append(np.array([*box, row[4], row[5]], dtype=np.float64))
+                                counts["added_boxes"] += 1
+                        boxed.add(z)
+                        frontier.append(z)
+    return {z: np.array(rows, dtype=np.float64).reshape(-1, 6) for z, rows in out.items() if rows}, counts
