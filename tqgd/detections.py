@@ -30,6 +30,9 @@ class Detection:
     class_id: int = 0
     class_name: str = "calcium"
     box_patient_mm: dict[str, list[float]] = field(default_factory=dict)
+    # "model": the detector's box; "3d-completion": a found lesion's end slice, boxed or given its lesion's confidence
+    # by ``tqgd.engine.lesion_tips`` (no model output of its own)
+    origin: str = "model"
 
 
 @dataclass
@@ -144,7 +147,8 @@ def _slice(item: Any, n_slices: int) -> SliceDetections:
         detections.append(Detection(box_xyxy=box, confidence=confidence,  # type: ignore[arg-type]
                                     class_id=_whole(entry.get("class_id", 0), "class_id", 0),
                                     class_name=str(entry.get("class_name", entry.get("class", "calcium"))),
-                                    box_patient_mm=entry.get("box_patient_mm") or {}))
+                                    box_patient_mm=entry.get("box_patient_mm") or {},
+                                    origin=str(entry.get("origin", "model"))))
     return SliceDetections(slice_index=index, detections=detections)
 
 

@@ -66,7 +66,7 @@ def test_csv_has_one_row_per_box_with_pixels_and_millimetres() -> None:
     assert len(rows) == 2
     assert rows[0] == {"slice_index": "3", "class_id": "0", "class_name": "calcium", "confidence": "0.75",
                        "x0_px": "1.0", "y0_px": "2.0", "x1_px": "3.5", "y1_px": "4.0", "centre_x_mm": "10.0",
-                       "centre_y_mm": "20.0", "centre_z_mm": "30.0"}
+                       "centre_y_mm": "20.0", "centre_z_mm": "30.0", "origin": "model"}
 
 
 def _detector(preprocess: dict) -> SliceDetector:

@@ -13,6 +13,7 @@ import tqgd.engine.detect as detect
 from tqgd.data.model_input import InputSpec
 from tqgd.data.volume import CTVolume, ScanMetadata
 from tqgd.data.windowing import parse_window
+from tqgd.detections import load_detections, save_detections
 from tqgd.engine.detect import DetectOptions, detect_volume
 from tqgd.engine.lesion_tips import complete_tips
 
@@ -40,7 +41,7 @@ BODY = {z: np.array([[*_tight_box(_lesion_volume()[z] >= 130), 0.6 + z / 100, 0]
 
 def test_end_slices_of_a_found_lesion_get_their_tight_boxes():
     hu = _lesion_volume()
-    out, counts = complete_tips(hu, BODY, (0, 0, 40, 40))
+    out, counts, changed = complete_tips(hu, BODY, (0, 0, 40, 40))
     labels, _ = ndimage.label(hu >= 130)  # 6-connected, computed independently
     lesion = labels == labels[2, 12, 14]
     assert counts == {"added_boxes": 2, "raised_boxes": 0}
@@ -48,21 +49,23 @@ def test_end_slices_of_a_found_lesion_get_their_tight_boxes():
     assert out[4][:, :4].tolist() == [_tight_box(lesion[4])]  # the speck on slice 4 is not added
     assert out[0][0, 4:].tolist() == [0.61, 0] and out[4][0, 4:].tolist() == [0.63, 0]  # their neighbours' boxes
     assert all(np.array_equal(out[z], BODY[z]) for z in (1, 2, 3))
+    assert {z: flags.tolist() for z, flags in changed.items()} == {0: [True], 1: [False], 2: [False], 3: [False],
+                                                                  4: [True]}
 
 
 def test_larger_pieces_are_not_added_and_stop_the_search():
     """From a box on the middle slice only, slices 1 and 3 hold 30 px pieces: neither they nor the tips beyond."""
-    out, counts = complete_tips(_lesion_volume(), {2: BODY[2]}, (0, 0, 40, 40))
+    out, counts, _ = complete_tips(_lesion_volume(), {2: BODY[2]}, (0, 0, 40, 40))
     assert counts["added_boxes"] == 0 and list(out) == [2]
-    out, counts = complete_tips(_lesion_volume(), {2: BODY[2]}, (0, 0, 40, 40), max_area_px=30)
+    out, counts, _ = complete_tips(_lesion_volume(), {2: BODY[2]}, (0, 0, 40, 40), max_area_px=30)
     assert counts["added_boxes"] == 4 and sorted(out) == [0, 1, 2, 3, 4]
 
 
 def test_only_calcium_inside_the_crop_and_above_the_threshold_counts():
     hu = _lesion_volume()
-    out, counts = complete_tips(hu, BODY, (0, 0, 40, 40), threshold_hu=260.0)  # the 250 HU tip is not calcium
+    out, counts, _ = complete_tips(hu, BODY, (0, 0, 40, 40), threshold_hu=260.0)  # the 250 HU tip is not calcium
     assert counts["added_boxes"] == 1 and 4 not in out
-    out, counts = complete_tips(hu, BODY, (0, 0, 40, 12))  # the crop ends above the slice-0 tip's row (12)
+    out, counts, _ = complete_tips(hu, BODY, (0, 0, 40, 12))  # the crop ends above the slice-0 tip's row (12)
     assert 0 not in out and 4 in out
 
 
@@ -71,11 +74,12 @@ def test_completing_a_low_confidence_pass_then_keeping_c_equals_completing_the_b
     is raised to its lesion's confidence, as the tip's added box would have it."""
     hu = _lesion_volume()
     weak = {**BODY, 0: np.array([[14.0, 12.0, 16.0, 13.0, 0.05, 0]]), 4: np.array([[29.0, 29.0, 33.0, 33.0, 0.3, 0]])}
-    low, counts = complete_tips(hu, weak, (0, 0, 40, 40))
+    low, counts, changed = complete_tips(hu, weak, (0, 0, 40, 40))
     assert counts == {"added_boxes": 1, "raised_boxes": 1}
+    assert changed[0].tolist() == [True] and changed[4].tolist() == [False, True]  # raised on 0, added on 4
     for c in (0.01, 0.1, 0.5, 0.62, 0.7):
         kept = {z: r[r[:, 4] >= c] for z, r in weak.items() if (r[:, 4] >= c).any()}
-        direct, _ = complete_tips(hu, kept, (0, 0, 40, 40))
+        direct, _, _ = complete_tips(hu, kept, (0, 0, 40, 40))
         filtered = {z: r[r[:, 4] >= c] for z, r in low.items() if (r[:, 4] >= c).any()}
         assert sorted(direct) == sorted(filtered)
         for z in direct:
@@ -84,12 +88,12 @@ def test_completing_a_low_confidence_pass_then_keeping_c_equals_completing_the_b
 
 
 def test_nothing_found_nothing_added():
-    assert complete_tips(_lesion_volume(), {}, (0, 0, 40, 40)) == ({}, {"added_boxes": 0, "raised_boxes": 0})
+    assert complete_tips(_lesion_volume(), {}, (0, 0, 40, 40)) == ({}, {"added_boxes": 0, "raised_boxes": 0}, {})
 
 
 @pytest.mark.parametrize("complete, physics, expect_tip", [(True, True, True), (False, True, False),
                                                           (True, False, False)])
-def test_detect_volume_completes_and_records(monkeypatch, complete, physics, expect_tip):
+def test_detect_volume_completes_and_records(monkeypatch, tmp_path, complete, physics, expect_tip):
     meta = ScanMetadata(source=Path("synthetic"), format="synthetic", has_hu=True)
     volume = CTVolume(hu=_lesion_volume(), spacing_mm=(3.0, 0.5, 0.5), origin_mm=(0.0, 0.0, 0.0),
                       direction=np.eye(3), meta=meta)
@@ -101,5 +105,10 @@ def test_detect_volume_completes_and_records(monkeypatch, complete, physics, exp
     result = detect_volume(volume, detector, None, DetectOptions(complete_tips=complete, physics_filter=physics))
     found = {s.slice_index for s in result.slices}
     assert (0 in found and 4 in found) == expect_tip
+    origins = {z: [d.origin for d in s.detections] for s in result.slices for z in [s.slice_index]}
+    assert origins == ({0: ["3d-completion"], 1: ["model"], 2: ["model"], 3: ["model"], 4: ["3d-completion"]}
+                       if expect_tip else {1: ["model"], 2: ["model"], 3: ["model"]})
+    reread = load_detections(save_detections(result, tmp_path / "detections.json"))
+    assert {s.slice_index: [d.origin for d in s.detections] for s in reread.slices} == origins
     record = result.model["tip_completion"]
     assert (record["added_boxes"] if record else None) == (2 if expect_tip else None)

@@ -137,8 +137,11 @@ def test_detect_explain_writes_maps_next_to_the_overlays(trained, scan, monkeypa
     assert code == 0, err
     detections = json.loads((tmp_path / "det" / "detections.json").read_text())
     record = json.loads((tmp_path / "det" / "explain.json").read_text())
-    reported = [(s["slice_index"], d["box_xyxy"]) for s in detections["slices"] for d in s["detections"]]
+    reported = [(s["slice_index"], d["box_xyxy"]) for s in detections["slices"] for d in s["detections"]
+                if d["origin"] == "model"]  # 3D completion's boxes are no model output: no map, counted apart
+    completed = sum(d["origin"] == "3d-completion" for s in detections["slices"] for d in s["detections"])
     assert reported and len(record["detections"]) == len(reported)
+    assert record["completion_detections_without_map"] == completed and record["unmatched_detections"] == 0
     assert sorted((r["slice_index"], r["reported_box_xyxy"]) for r in record["detections"]) == sorted(reported)
     for z in {z for z, _ in reported}:
         assert (tmp_path / "det" / "overlays" / f"slice_{z:03d}.png").is_file()

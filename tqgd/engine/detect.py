@@ -278,11 +278,14 @@ def detect_volume(volume: CTVolume, detector: SliceDetector, roi: HeartROI | Non
         if progress is not None:
             progress(stop, depth)
     tips = physics and options.complete_tips
-    completed = {}
+    completed: dict[str, int] = {}
+    origins: dict[int, np.ndarray] = {}
     if tips:
-        kept, completed = complete_tips(volume.hu, kept, (x0, y0, x1, y1), options.physics_threshold_hu,
+        kept, completed, origins = complete_tips(volume.hu, kept, (x0, y0, x1, y1), options.physics_threshold_hu,
                                     options.tip_max_area_px)
-    slices = [SliceDetections(z, [_detection(volume, z, row, detector.names) for row in kept[z]]) for z in sorted(kept)]
+    slices = [SliceDetections(z, [_detection(volume, z, row, detector.names,
+                                             bool(origins[z][i]) if z in origins else False)
+                                  for i, row in enumerate(kept[z])]) for z in sorted(kept)]
     meta = volume.meta
     source = str(meta.source) if options.include_identifiers else None  # folders are often named after the patient
     return DetectionResult(source=source, shape_zyx=volume.shape, spacing_mm=volume.spacing_mm,
@@ -301,8 +304,10 @@ def detect_volume(volume: CTVolume, detector: SliceDetector, roi: HeartROI | Non
                                   if tips else None})
 
 
-def _detection(volume: CTVolume, z: int, row: np.ndarray, names: dict[int, str]) -> Detection:
+def _detection(volume: CTVolume, z: int, row: np.ndarray, names: dict[int, str], completed: bool = False
+               ) -> Detection:
     box = tuple(round(float(v), 3) for v in row[:4])
     class_id = int(row[5])
     return Detection(box_xyxy=box, confidence=round(float(row[4]), 5), class_id=class_id,  # type: ignore[arg-type]
-                     class_name=names.get(class_id, str(class_id)), box_patient_mm=box_patient_mm(volume, z, box))
+                     class_name=names.get(class_id, str(class_id)), box_patient_mm=box_patient_mm(volume, z, box),
+                     origin="3d-completion" if completed else "model")

@@ -33,7 +33,7 @@ from tqgd.errors import (
 from tqgd.io import check_writable, write_json, write_text
 
 CSV_COLUMNS = ("slice_index", "class_id", "class_name", "confidence", "x0_px", "y0_px", "x1_px", "y1_px",
-               "centre_x_mm", "centre_y_mm", "centre_z_mm")
+               "centre_x_mm", "centre_y_mm", "centre_z_mm", "origin")
 #: File endings read as scans when SOURCE is a folder of scans (.raw/.zraw are MetaImage data, not scans).
 _NOT_SCANS = (".raw", ".zraw", ".json", ".txt", ".csv", ".md")
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -131,7 +131,7 @@ def detections_csv(result: DetectionResult) -> str:
     writer.writerow(CSV_COLUMNS)
     for z, d in result.all_detections():
         centre = d.box_patient_mm.get("centre_mm", [None, None, None])
-        writer.writerow([z, d.class_id, d.class_name, d.confidence, *d.box_xyxy, *centre])
+        writer.writerow([z, d.class_id, d.class_name, d.confidence, *d.box_xyxy, *centre, d.origin])
     return buffer.getvalue()
 
 

@@ -26,7 +26,7 @@ def _iou(box: tuple[float, float, float, float], row: np.ndarray) -> float:
 
 def complete_tips(hu: np.ndarray, rows_by_slice: dict[int, np.ndarray], crop_xyxy: tuple[int, int, int, int],
                   threshold_hu: float = 130.0, max_area_px: int = TIP_MAX_AREA_PX
-                  ) -> tuple[dict[int, np.ndarray], dict[str, int]]:
+                  ) -> tuple[dict[int, np.ndarray], dict[str, int], dict[int, np.ndarray]]:
     """Complete ``rows_by_slice`` (slice -> (N, 6) ``x0 y0 x1 y1 conf class`` in full-slice pixels) in 3D.
 
     ``hu``: the volume (Z, H, W); components are searched inside ``crop_xyxy`` (the region the model saw). From each
@@ -34,7 +34,7 @@ def complete_tips(hu: np.ndarray, rows_by_slice: dict[int, np.ndarray], crop_xyx
     at least as confident; a small piece without one gets the box's confidence: a less confident box on it is raised,
     else the piece's tight box (pixel edges) is added with the box's class. So keeping the boxes at a confidence ``c``
     afterwards gives the same end slices as completing the boxes kept at ``c``. Returns the new mapping (inputs
-    untouched) and the counts ``added_boxes`` and ``raised_boxes``.
+    untouched), the counts ``added_boxes`` and ``raised_boxes``, and per slice which rows it added or raised (bool).
     """
     from scipy import ndimage
 
@@ -47,6 +47,7 @@ def complete_tips(hu: np.ndarray, rows_by_slice: dict[int, np.ndarray], crop_xyx
     out = {z: [row.copy() for row in np.asarray(rows, dtype=np.float64).reshape(-1, 6)]
            for z, rows in rows_by_slice.items()}
     counts = {"added_boxes": 0, "raised_boxes": 0}
+    changed: set[int] = set()  # id() of the rows added or raised
     starts = sorted(((z, row) for z, rows in out.items() for row in rows), key=lambda item: -item[1][4])
     for z_start, row in starts:
         bx0, by0 = max(int(np.floor(row[0])) - x0, 0), max(int(np.floor(row[1])) - y0, 0)
@@ -72,11 +73,16 @@ def complete_tips(hu: np.ndarray, rows_by_slice: dict[int, np.ndarray], crop_xyx
                             if (box[2] - box[0]) * (box[3] - box[1]) > max_area_px:
                                 continue
                             if on_piece:
-                                max(on_piece, key=lambda other: other[4])[4] = row[4]
+                                weaker = max(on_piece, key=lambda other: other[4])
+                                weaker[4] = row[4]
                                 counts["raised_boxes"] += 1
                             else:
-                                have.append(np.array([*box, row[4], row[5]], dtype=np.float64))
+                                weaker = np.array([*box, row[4], row[5]], dtype=np.float64)
+                                have.append(weaker)
                                 counts["added_boxes"] += 1
+                            changed.add(id(weaker))
                         boxed.add(z)
                         frontier.append(z)
-    return {z: np.array(rows, dtype=np.float64).reshape(-1, 6) for z, rows in out.items() if rows}, counts
+    kept = {z: rows for z, rows in out.items() if rows}
+    return ({z: np.array(rows, dtype=np.float64).reshape(-1, 6) for z, rows in kept.items()}, counts,
+            {z: np.array([id(row) in changed for row in rows], dtype=bool) for z, rows in kept.items()})

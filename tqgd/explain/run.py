@@ -150,7 +150,8 @@ def explain_scan(volume: CTVolume, detector: SliceDetector, roi: HeartROI | None
              "window": detector.windowing.to_json(),
              "input": detector.input_spec.to_json() if detector.input_spec else None,
              "model_crop_xyxy": result.model.get("model_crop_xyxy"), "conf": result.model.get("conf"),
-             "unmatched_detections": result.model.get("explain_unmatched", 0)}
+             "unmatched_detections": result.model.get("explain_unmatched", 0),
+             "completion_detections_without_map": result.model.get("explain_completion", 0)}
     report = write_outputs(out, slices, explainer, settings, _context(detector), volume.shape[0],
                            volume.meta.scan_id or "scan", extra, randomised)
     return result, slices, report

@@ -135,20 +135,23 @@ def explain_volume(volume: CTVolume, detector: SliceDetector, explainer: Explain
     """``tqgd detect``'s result for ``volume`` (computed unless given) and the maps of its detections, per slice.
 
     A reported detection with no matching model box (should not happen) is left out of the maps and counted in
-    ``result.model["explain_unmatched"]``.
+    ``result.model["explain_unmatched"]``; boxes of 3D completion (``Detection.origin``), not model outputs, have no
+    map and are counted in ``result.model["explain_completion"]``.
     """
     if result is None:
         result = detect_volume(volume, detector, roi, options)
     x0, y0, x1, y1 = (int(v) for v in result.model["model_crop_xyxy"])
     slices, unmatched = [], 0
-    todo = [s for s in result.slices if s.detections]
+    completion = sum(d.origin != "model" for _, d in result.all_detections())
+    todo = [s for s in result.slices if any(d.origin == "model" for d in s.detections)]
     for done, item in enumerate(todo, start=1):
         image = model_image(volume, detector, item.slice_index, (x0, y0, x1, y1))
         candidates = explainer.detect(image, max(float(result.model["conf"]) - CONF_TOLERANCE, 0.0))
         hu_slice = volume.hu[item.slice_index] if volume.meta.has_hu else None
-        pairs = [(d, c) for d, c in match(item.detections, candidates, (x0, y0), volume.shape[1:], hu_slice, options)
+        own = [d for d in item.detections if d.origin == "model"]
+        pairs = [(d, c) for d, c in match(own, candidates, (x0, y0), volume.shape[1:], hu_slice, options)
                  if c is not None]
-        unmatched += len(item.detections) - len(pairs)
+        unmatched += len(own) - len(pairs)
         chosen: list[Explained] = []
         reported: list[Detection | None] = []
         for detection, candidate in pairs:
@@ -161,6 +164,7 @@ def explain_volume(volume: CTVolume, detector: SliceDetector, explainer: Explain
         if progress is not None:
             progress(done, len(todo))
     result.model["explain_unmatched"] = unmatched
+    result.model["explain_completion"] = completion
     return result, slices
 
 

@@ -77,13 +77,13 @@ def read_ct(path: str | Path, **options) -> CTVolume:
         ScanReadError: the path does not exist, has an unknown format, or the reader rejects it.
     """
     path = Path(path)
-    _load_readers()
     if not path.exists():
         raise ScanReadError("no such file or folder", path)
     from tqgd.data.readers.dicom import read_dicom
 
-    if path.is_dir():
+    if path.is_dir():  # a DICOM series: the other readers (SimpleITK, OpenCV) are not imported
         return read_dicom(path, **options)
+    _load_readers()
     fn = _READERS.get(_suffix_of(path))
     if fn is None and looks_like_dicom(path):
         fn = read_dicom
