@@ -281,8 +281,8 @@ def detect_volume(volume: CTVolume, detector: SliceDetector, roi: HeartROI | Non
     completed: dict[str, int] = {}
     origins: dict[int, np.ndarray] = {}
     if tips:
-        kept, completed, origins = complete_tips(volume.hu, kept, (x0, y0, x1, y1), options.physics_threshold_hu,
-                                    options.tip_max_area_px)
+        kept, completed, origins = complete_tips(volume.hu, kept, (x0, y0, x1, y1),
+                                                 options.physics_threshold_hu, options.tip_max_area_px)
     slices = [SliceDetections(z, [_detection(volume, z, row, detector.names,
                                              bool(origins[z][i]) if z in origins else False)
                                   for i, row in enumerate(kept[z])]) for z in sorted(kept)]

@@ -73,14 +73,14 @@ def complete_tips(hu: np.ndarray, rows_by_slice: dict[int, np.ndarray], crop_xyx
                             if (box[2] - box[0]) * (box[3] - box[1]) > max_area_px:
                                 continue
                             if on_piece:
-                                weaker = max(on_piece, key=lambda other: other[4])
-                                weaker[4] = row[4]
+                                tip = max(on_piece, key=lambda other: other[4])
+                                tip[4] = row[4]
                                 counts["raised_boxes"] += 1
                             else:
-                                weaker = np.array([*box, row[4], row[5]], dtype=np.float64)
-                                have.append(weaker)
+                                tip = np.array([*box, row[4], row[5]], dtype=np.float64)
+                                have.append(tip)
                                 counts["added_boxes"] += 1
-                            changed.add(id(weaker))
+                            changed.add(id(tip))
                         boxed.add(z)
                         frontier.append(z)
     kept = {z: rows for z, rows in out.items() if rows}
