@@ -62,3 +62,23 @@ def test_bland_altman_names_only_the_largest_disagreements():
     diff = np.array([0.0, -50.0, 3.0, 0.0, 20.0])
     assert outliers(diff, 2) == [1, 4]
     assert outliers(diff, 5) == [1, 4, 2]  # exact agreements stay unnamed
+
+
+def test_thumbnail_outlines_exactly_the_lesion_rim_in_its_artery_colour():
+    from scipy import ndimage
+
+    from tqgd.scoring.report import _outline, _rgb, thumbnail
+
+    rng = np.random.default_rng(3)
+    mask = ndimage.binary_opening(rng.random((40, 50)) > 0.4)
+    for width in (1, 2, 3):
+        expected = mask & ~ndimage.binary_erosion(mask, iterations=width, border_value=0)
+        assert np.array_equal(_outline(mask, width), expected)
+    volume, labels = three_lesion_case()
+    report = score_mask(volume, labels)
+    lesion = largest_lesions(report)[0]
+    picture = thumbnail(volume, report, lesion, 227)
+    assert picture.dtype == np.uint8 and max(picture.shape[:2]) <= 227 and picture.shape[2] == 3
+    coloured = (picture == _rgb(ARTERY_COLOURS[lesion.artery])).all(axis=2)
+    grey = (picture[..., 0] == picture[..., 1]) & (picture[..., 1] == picture[..., 2])
+    assert coloured.any() and (coloured | grey).all()  # the outline, and nothing else in colour
