@@ -1,4 +1,5 @@
-"""The weights that ship inside tqgd: a calcium detector and a heart detector trained on the synthetic phantom.
+"""The weights that ship inside tqgd: a calcium detector, a heart detector and a lesion verifier (``verifier.onnx``,
+``tqgd.verify``) trained on the synthetic phantom.
 
 ``tqgd detect`` uses them when no ``--weights`` is given, so a fresh install detects calcium without training. They
 are phantom weights, not clinical ones: every output made with them says so. ``card.json`` records how they were
@@ -13,6 +14,7 @@ from typing import Any
 
 CALCIUM_WEIGHTS = "calcium.pt"
 HEART_WEIGHTS = "heart.pt"
+VERIFIER = "verifier.onnx"
 CARD_JSON = "card.json"
 #: The checkpoint's training-data note (``tqgd.engine.detect_model.TRAINING_DATA_KEY``) of the shipped weights.
 PHANTOM_SHIPPED_DATA = ("synthetic phantom (weights shipped with tqgd): not clinically trained, not for patient "

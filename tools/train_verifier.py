@@ -1,0 +1,95 @@
+#!/usr/bin/env python
+"""Train the lesion verifier (``tqgd.verify``) and export it as ONNX; ``--install`` puts it in ``tqgd/weights/``.
+
+Without ``--sets`` it trains on the default phantom sets (``DEFAULT_SETS``: fixed seeds, never the benchmark's test
+patients), generated into WORK. Each step is skipped when its output exists, so a killed run resumes.
+
+Example: python tools/train_verifier.py --work /tmp/tqgd-verifier --install        # ~25 min on 2 CPU cores
+         python tools/train_verifier.py --work /tmp/v --sets data/orcascore/train   # OrCaScore-layout folders
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+#: name -> (set seed, gated, patients, per-patient share of every metal kind, stent share): ordinary patients, metal
+#: of every kind, and stents (the rarest look-alike of coronary calcium).
+DEFAULT_SETS = {"gated": (9301, True, 24, None, None), "non-gated": (9302, False, 24, None, None),
+                "metal-gated": (9101, True, 12, 0.9, None), "metal-non-gated": (9102, False, 12, 0.9, None),
+                "stent-gated": (9201, True, 16, None, 1.0), "stent-non-gated": (9202, False, 16, None, 1.0)}
+
+
+def make_default_sets(work: Path) -> list[Path]:
+    """Generate (or reuse) the default phantom sets under ``work/sets``; returns their folders."""
+    from tqgd.data.phantom.config import PhantomConfig, with_metal_share
+    from tqgd.data.phantom.layout import write_phantom_set
+
+    roots = []
+    for name, (seed, gated, patients, metal, stent) in DEFAULT_SETS.items():
+        root = work / "sets" / name
+        config = PhantomConfig()
+        if metal is not None:
+            config = with_metal_share(config, metal)
+        if stent is not None:
+            config = replace(config, stent_share=stent)
+        if not (root / "phantom" / "phantom.json").is_file():
+            print(f"phantom set {name}: {patients} patients, seed {seed}", flush=True)
+            write_phantom_set(root, patients, seed=seed, gated=gated, image_size=512, config=config, overwrite=True)
+        roots.append(root)
+    return roots
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--work", type=Path, required=True, help="folder for sets, candidates and the export")
+    parser.add_argument("--sets", type=Path, nargs="+", help="OrCaScore-layout folders (default: the phantom sets)")
+    parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threshold", type=float, default=0.05, help="rejection threshold recorded in the export")
+    parser.add_argument("--install", action="store_true", help="copy the export to tqgd/weights/verifier.onnx")
+    args = parser.parse_args(argv)
+
+    import numpy as np
+
+    from tqgd.verify.dataset import collect_candidates
+    from tqgd.verify.runtime import SHIPPED_VERIFIER
+    from tqgd.verify.train import VerifierRecipe, export_verifier, train_verifier
+
+    args.work.mkdir(parents=True, exist_ok=True)
+    roots = args.sets or make_default_sets(args.work)
+    cache = args.work / "candidates.npz"
+    if not cache.is_file():
+        found = collect_candidates(roots, progress=lambda done, total: print(f"candidates: case {done}/{total}",
+                                                                             end="\r", flush=True))
+        patches, scalars, labels = found.arrays()
+        tmp = cache.with_name(".candidates.tmp.npz")
+        np.savez(tmp, patches=patches, scalars=scalars, labels=labels, kinds=np.array(found.kinds))
+        tmp.replace(cache)
+    data = np.load(cache)
+    kinds = {str(k): int(n) for k, n in zip(*np.unique(data["kinds"], return_counts=True), strict=True)}
+    print(f"\n{len(data['labels'])} candidates: {kinds}", flush=True)
+    recipe = VerifierRecipe(epochs=args.epochs, seed=args.seed, threshold=args.threshold)
+    net, losses = train_verifier(data["patches"], data["scalars"], data["labels"], recipe,
+                                 progress=lambda e, n, loss: print(f"epoch {e}/{n}: loss {loss:.4f}", flush=True))
+    described = ("synthetic phantom (tqgd): not clinically trained, not for patient care; sets "
+                 + ", ".join(f"{r.name}" for r in roots)) if not args.sets else ", ".join(str(r) for r in roots)
+    if not args.sets:
+        described += f" (seeds: { {name: spec[0] for name, spec in DEFAULT_SETS.items()} })"
+    out = export_verifier(net, args.work / "verifier.onnx", recipe, described, {"candidates": kinds,
+                                                                               "final_loss": round(losses[-1], 4)})
+    print(f"wrote {out}")
+    if args.install:
+        shutil.copyfile(out, SHIPPED_VERIFIER)
+        print(f"installed {SHIPPED_VERIFIER}")
+    print(json.dumps({"losses": [round(v, 4) for v in losses]}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    sys.exit(main())
