@@ -4,7 +4,7 @@
 Without ``--sets`` it trains on the default phantom sets (``DEFAULT_SETS``: fixed seeds, never the benchmark's test
 patients), generated into WORK. Each step is skipped when its output exists, so a killed run resumes.
 
-Example: python tools/train_verifier.py --work /tmp/tqgd-verifier --install        # ~25 min on 2 CPU cores
+Example: python tools/train_verifier.py --work /tmp/tqgd-verifier --install        # ~20 min on 2 CPU cores
          python tools/train_verifier.py --work /tmp/v --sets data/orcascore/train   # OrCaScore-layout folders
 """
 
@@ -44,12 +44,28 @@ def make_default_sets(work: Path) -> list[Path]:
     return roots
 
 
+def subsample(kinds, most: int, seed: int):
+    """Sorted indices keeping every calcium candidate and at most ``most`` of each other kind (a seeded draw)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    keep = []
+    for kind in np.unique(kinds):
+        index = np.flatnonzero(kinds == kind)
+        if kind != "calcium" and len(index) > most:
+            index = rng.choice(index, most, replace=False)
+        keep.append(index)
+    return np.sort(np.concatenate(keep))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", type=Path, required=True, help="folder for sets, candidates and the export")
     parser.add_argument("--sets", type=Path, nargs="+", help="OrCaScore-layout folders (default: the phantom sets)")
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-per-kind", type=int, default=1500,
+                        help="keep at most this many non-calcium candidates of one kind (bone dominates; seeded)")
     parser.add_argument("--threshold", type=float, default=0.05, help="rejection threshold recorded in the export")
     parser.add_argument("--install", action="store_true", help="copy the export to tqgd/weights/verifier.onnx")
     args = parser.parse_args(argv)
@@ -71,10 +87,11 @@ def main(argv: list[str] | None = None) -> int:
         np.savez(tmp, patches=patches, scalars=scalars, labels=labels, kinds=np.array(found.kinds))
         tmp.replace(cache)
     data = np.load(cache)
-    kinds = {str(k): int(n) for k, n in zip(*np.unique(data["kinds"], return_counts=True), strict=True)}
-    print(f"\n{len(data['labels'])} candidates: {kinds}", flush=True)
+    keep = subsample(data["kinds"], args.max_per_kind, args.seed)
+    kinds = {str(k): int(n) for k, n in zip(*np.unique(data["kinds"][keep], return_counts=True), strict=True)}
+    print(f"\n{keep.size} of {len(data['labels'])} candidates: {kinds}", flush=True)
     recipe = VerifierRecipe(epochs=args.epochs, seed=args.seed, threshold=args.threshold)
-    net, losses = train_verifier(data["patches"], data["scalars"], data["labels"], recipe,
+    net, losses = train_verifier(data["patches"][keep], data["scalars"][keep], data["labels"][keep], recipe,
                                  progress=lambda e, n, loss: print(f"epoch {e}/{n}: loss {loss:.4f}", flush=True))
     described = ("synthetic phantom (tqgd): not clinically trained, not for patient care; sets "
                  + ", ".join(f"{r.name}" for r in roots)) if not args.sets else ", ".join(str(r) for r in roots)

@@ -40,7 +40,7 @@ def test_detect_volume_drops_and_counts(monkeypatch, physics, kept, dropped):
     detector = SimpleNamespace(input_spec=spec, windowing=spec.windowing, names={0: "calcium"},
                                describe=lambda: {"weights": "fake"})
     monkeypatch.setattr(detect, "predict", lambda det, images, conf, imgsz=None: [ROWS.copy(), np.zeros((0, 6))])
-    result = detect_volume(_volume(), detector, None, DetectOptions(physics_filter=physics))
+    result = detect_volume(_volume(), detector, None, DetectOptions(physics_filter=physics, verify=False))
     assert len(result.all_detections()) == kept
     record = result.model["physics_filter"]
     assert (record["dropped_boxes"] if record else None) == dropped
@@ -78,10 +78,10 @@ def test_boxes_on_metal_are_dropped_after_snapping_and_counted(monkeypatch):
     detector = SimpleNamespace(input_spec=spec, windowing=spec.windowing, names={0: "calcium"},
                                describe=lambda: {"weights": "fake"})
     monkeypatch.setattr(detect, "predict", lambda det, images, conf, imgsz=None: [rows.copy()])
-    result = detect_volume(volume, detector, None, DetectOptions())
+    result = detect_volume(volume, detector, None, DetectOptions(verify=False))
     assert [d.box_xyxy for _, d in result.all_detections()] == [(30.0, 30.0, 32.0, 32.0)]
     assert result.model["physics_filter"]["dropped_metal_boxes"] == 1
-    off = detect_volume(volume, detector, None, DetectOptions(physics_filter=False))
+    off = detect_volume(volume, detector, None, DetectOptions(physics_filter=False, verify=False))
     assert len(off.all_detections()) == 2
 
 
@@ -101,8 +101,8 @@ def test_boxes_on_part_of_a_larger_structure_are_dropped_but_enclosed_deposits_s
     detector = SimpleNamespace(input_spec=spec, windowing=spec.windowing, names={0: "calcium"},
                                describe=lambda: {"weights": "fake"})
     monkeypatch.setattr(detect, "predict", lambda det, images, conf, imgsz=None: [rows.copy()])
-    result = detect_volume(volume, detector, None, DetectOptions())
+    result = detect_volume(volume, detector, None, DetectOptions(verify=False))
     assert sorted(d.box_xyxy for _, d in result.all_detections()) == [(0.0, 50.0, 3.0, 53.0), (30.0, 40.0, 33.0, 43.0)]
     assert result.model["physics_filter"]["dropped_spilling_boxes"] == 1
-    kept = detect_volume(volume, detector, None, DetectOptions(drop_spilling=False))
+    kept = detect_volume(volume, detector, None, DetectOptions(drop_spilling=False, verify=False))
     assert len(kept.all_detections()) == 3

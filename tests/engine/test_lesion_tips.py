@@ -102,7 +102,8 @@ def test_detect_volume_completes_and_records(monkeypatch, tmp_path, complete, ph
                                describe=lambda: {"weights": "fake"})
     per_slice = [np.zeros((0, 6)), BODY[1], BODY[2], BODY[3], np.zeros((0, 6))]
     monkeypatch.setattr(detect, "predict", lambda det, images, conf, imgsz=None: [r.copy() for r in per_slice])
-    result = detect_volume(volume, detector, None, DetectOptions(complete_tips=complete, physics_filter=physics))
+    result = detect_volume(volume, detector, None, DetectOptions(complete_tips=complete, physics_filter=physics,
+                                                                  verify=False))
     found = {s.slice_index for s in result.slices}
     assert (0 in found and 4 in found) == expect_tip
     origins = {z: [d.origin for d in s.detections] for s in result.slices for z in [s.slice_index]}

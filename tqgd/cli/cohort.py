@@ -68,6 +68,7 @@ def run(
     batch: int = typer.Option(16, "--batch", min=1, help="Slices per model call."),
     snap_boxes: bool = typer.Option(True, "--snap/--no-snap", help="As for tqgd detect."),
     physics_filter: bool = typer.Option(True, "--physics-filter/--no-physics-filter", help="As for tqgd detect."),
+    verify: bool = typer.Option(True, "--verify/--no-verify", help="As for tqgd detect (the lesion verifier)."),
     max_attempts: int = typer.Option(3, "--max-attempts", min=1,
                                      help="Attempts at a scan whose worker dies (killed, out of memory) before it is "
                                           "recorded as failed. A scan that fails by itself is not retried."),
@@ -106,7 +107,7 @@ def run(
         console.print(f"no --weights given: using {weights}")
     settings = CohortSettings(weights=weights, heart_weights=heart_weights,
                               options={"conf": conf, "batch": batch, "snap_boxes": snap_boxes,
-                                       "physics_filter": physics_filter},
+                                       "physics_filter": physics_filter, "verify": verify},
                               address=address, workers=workers, cpus_per_worker=cpus_per_worker,
                               gpus_per_worker=gpus_per_worker, max_attempts=max_attempts, retry_failed=retry_failed,
                               include_identifiers=include_identifiers, trust=trust_weights or None,

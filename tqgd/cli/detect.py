@@ -50,7 +50,7 @@ def _dicom_writer(weights: Path, options):
 
     algorithm = detector_identity(weights, {"conf": options.conf, "snap_boxes": options.snap_boxes,
                                             "physics_filter": options.physics_filter,
-                                            "complete_tips": options.complete_tips})
+                                            "complete_tips": options.complete_tips, "verify": options.verify})
 
     def write(outcome) -> None:
         if outcome.error is not None:
@@ -127,6 +127,17 @@ def detect(
                                        help="With the physics filter: add boxes for the small end slices (at most "
                                             "10 px) of each found lesion's >= 130 HU 3D component, which the model "
                                             "cannot localise. The count added is reported and recorded."),
+    verify: bool = typer.Option(True, "--verify/--no-verify",
+                                help="With the physics filter: check the whole >= 130 HU 3D component under each box "
+                                     "with the lesion verifier (a small 3D network) and drop the boxes of components "
+                                     "it rejects (aortic wall, bone, metal look-alikes). The counts are reported and "
+                                     "recorded."),
+    verifier: Path = typer.Option(None, "--verifier", exists=True, dir_okay=False,
+                                  help="Lesion verifier (.onnx from tools/train_verifier.py). Default: the one shipped "
+                                       "with tqgd (phantom-trained)."),
+    verify_threshold: float = typer.Option(None, "--verify-threshold", min=0.0, max=0.999,
+                                           help="Reject components the verifier scores under this probability "
+                                                "(default: the threshold recorded in the verifier)."),
     roi_crop: bool = typer.Option(None, "--roi-crop/--square-crop", show_default=False,
                                   help="Run the calcium model on the heart ROI itself, each side rounded up to 32 px, "
                                        "or on the square crop it was trained on. Default: the ROI crop for weights "
@@ -186,7 +197,9 @@ def detect(
                               f"{backend}. Use --backend torch with --explain")
     options = DetectOptions(conf=conf, batch=batch, include_identifiers=include_identifiers,
                             physics_filter=physics_filter, snap_boxes=snap_boxes, roi_crop=roi_crop,
-                            complete_tips=complete_tips)
+                            complete_tips=complete_tips, verify=verify,
+                            verifier=str(verifier) if verifier is not None else None,
+                            verify_threshold=verify_threshold)
     if weights is None:
         weights, demo_heart = default_weights()
         heart_weights = heart_weights or demo_heart

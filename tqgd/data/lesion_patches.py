@@ -3,9 +3,10 @@
 A candidate is a 6-connected component of voxels at or above the calcium threshold (OrCaScore's lesion definition).
 Its patch is centred on the component's bounding-box centre: ``PATCH_SLICES`` whole slices (the first of the two
 middle slices of an even extent at the centre), and in-plane ``PATCH_PIXELS`` x ``PATCH_PIXELS`` samples every
-``PATCH_MM`` mm (bilinear), so gated and non-gated fields of view look alike. Channel 0 is the HU window ``WINDOW_HU`` scaled to 0..1 (slices beyond the scan read as air), channel 1
-the component's own mask (what is being asked about, among its neighbours). Four scalars describe the whole
-component, which may be larger than the patch: log volume (mm³), z-extent (cm), peak HU / 1000, slice spacing / 3 mm.
+``PATCH_MM`` mm (bilinear), so gated and non-gated fields of view look alike. Channel 0 is the HU window
+``WINDOW_HU`` scaled to 0..1 (slices beyond the scan read as air), channel 1 the component's own mask (what is being
+asked about, among its neighbours). Four scalars describe the whole component, which may be larger than the patch:
+log volume (mm³), z-extent (cm), peak HU / 1000, slice spacing / 3 mm.
 """
 
 from __future__ import annotations

@@ -16,6 +16,9 @@ default, ``DetectOptions.snap_boxes``): a kept box is replaced by the tight box 
 are exactly such tight boxes, and a 2 px deposit needs sub-pixel box edges to reach IoU 0.5. Boxes that snap to the
 same deposit are merged (the most confident is kept). 3D completion (with the physics filter, on by default,
 ``DetectOptions.complete_tips``): a found lesion's small end slices get boxes too (``tqgd.engine.lesion_tips``).
+Lesion verification (with the physics filter, on by default, ``DetectOptions.verify``): before completion, a small 3D
+network looks at the whole >= 130 HU component under each box and the boxes of components it rejects (aortic wall,
+bone, metal look-alikes) are dropped (``tqgd.verify``).
 Boxes come back in crop pixels and are shifted by the crop offset to full-slice pixel edges (``crop_to_full``),
 then mapped to patient millimetres with ``CTVolume.index_to_patient`` (``box_patient_mm``): pixel edge ``x`` is
 continuous index ``x - 0.5``, as ``tqgd.detections`` defines.
@@ -41,6 +44,7 @@ from tqgd.engine.detect_model import SliceDetector, model_pixels, predict, to_bg
 from tqgd.engine.heart_crop import HeartCropper, HeartCropSettings, HeartROI
 from tqgd.engine.lesion_tips import TIP_MAX_AREA_PX, complete_tips
 from tqgd.errors import CheckpointError, ConfigError
+from tqgd.verify.runtime import load_verifier, verify_rows
 
 #: Confidence of weights that record no operating point (ultralytics' usual value).
 DEFAULT_CONF = 0.25
@@ -69,6 +73,11 @@ class DetectOptions:
     # with the physics filter: boxes for a found lesion's small end slices (``tqgd.engine.lesion_tips``)
     complete_tips: bool = True
     tip_max_area_px: int = TIP_MAX_AREA_PX
+    # with the physics filter: drop boxes whose 3D component the lesion verifier rejects (``tqgd.verify``); None
+    # verifier: the shipped one; None threshold: the one recorded in the verifier
+    verify: bool = True
+    verifier: str | None = None
+    verify_threshold: float | None = None
 
     def __post_init__(self) -> None:
         if self.conf is not None and not 0.0 <= self.conf < 1.0:
@@ -77,6 +86,8 @@ class DetectOptions:
             raise ConfigError(f"--batch must be 1 or more, got {self.batch}")
         if self.tip_max_area_px < 1:
             raise ConfigError(f"the largest end-slice piece must be 1 px or more, got {self.tip_max_area_px}")
+        if self.verify_threshold is not None and not 0.0 <= self.verify_threshold < 1.0:
+            raise ConfigError(f"--verify-threshold must lie in [0, 1), got {self.verify_threshold}")
 
 
 def box_patient_mm(volume: CTVolume, slice_index: int, box_xyxy: tuple[float, float, float, float]
@@ -277,6 +288,13 @@ def detect_volume(volume: CTVolume, detector: SliceDetector, roi: HeartROI | Non
                 kept[z] = full
         if progress is not None:
             progress(stop, depth)
+    verified = None
+    if physics and options.verify:
+        verifier = load_verifier(options.verifier)
+        threshold = verifier.threshold if options.verify_threshold is None else options.verify_threshold
+        kept, checked = verify_rows(volume.hu, volume.spacing_mm, kept, verifier, threshold,
+                                    options.physics_threshold_hu, (x0, y0, x1, y1))
+        verified = {**verifier.describe(threshold), **checked}
     tips = physics and options.complete_tips
     completed: dict[str, int] = {}
     origins: dict[int, np.ndarray] = {}
@@ -301,7 +319,8 @@ def detect_volume(volume: CTVolume, detector: SliceDetector, roi: HeartROI | Non
                                                      **dropped} if physics else None,
                                   "snap_boxes": bool(options.snap_boxes and volume.meta.has_hu),
                                   "tip_completion": {"max_area_px": options.tip_max_area_px, **completed}
-                                  if tips else None})
+                                  if tips else None,
+                                  "verifier": verified})
 
 
 def _detection(volume: CTVolume, z: int, row: np.ndarray, names: dict[int, str], completed: bool = False

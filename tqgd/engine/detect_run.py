@@ -176,6 +176,11 @@ def detect_scan(path: Path, out: Path, setup: DetectSetup, used: set[str], sever
                              f"{physics['threshold_hu']:g} HU, {physics.get('dropped_metal_boxes', 0)} on metal "
                              f"(>= {physics.get('metal_hu', 0):g} HU) and {physics.get('dropped_spilling_boxes', 0)} "
                              "on structures larger than twice the box (--no-physics-filter keeps them)")
+    checked = result.model.get("verifier")
+    if checked is not None:
+        outcome.notes.append(f"lesion verifier: rejected {checked['rejected_components']} of "
+                             f"{checked['checked_components']} boxed 3D components (score < {checked['threshold']:g}) "
+                             f"and dropped their {checked['dropped_boxes']} boxes (--no-verify keeps them)")
     tips = result.model.get("tip_completion")
     if tips is not None and tips["added_boxes"] + tips["raised_boxes"]:
         outcome.notes.append(f"3D completion: added {tips['added_boxes']} boxes on the end slices (<= "

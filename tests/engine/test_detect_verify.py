@@ -1,0 +1,71 @@
+"""detect_volume with the lesion verifier: rejected components lose their boxes before 3D completion; recorded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+import tqgd.engine.detect as detect
+from tqgd.data.model_input import InputSpec
+from tqgd.data.volume import CTVolume, ScanMetadata
+from tqgd.data.windowing import parse_window
+from tqgd.engine.detect import DetectOptions, detect_volume
+from tqgd.errors import ConfigError
+
+
+class RejectLong:
+    """Stub verifier: rejects components longer than 1.2 cm along z."""
+
+    threshold = 0.5
+
+    def probabilities(self, patches, scalars):
+        return np.where(scalars[:, 1] > 1.2, 0.1, 0.9)
+
+    def describe(self, threshold):
+        return {"file": "stub.onnx", "threshold": threshold}
+
+
+def _volume() -> CTVolume:
+    hu = np.full((8, 40, 40), 40.0, dtype=np.float32)
+    hu[2:5, 8:14, 8:14] = 500.0     # a deposit over three slices
+    hu[:, 30:33, 30:33] = 400.0      # a rod through every slice
+    meta = ScanMetadata(source=Path("synthetic"), format="synthetic", has_hu=True)
+    return CTVolume(hu=hu, spacing_mm=(3.0, 0.5, 0.5), origin_mm=(0.0, 0.0, 0.0), direction=np.eye(3), meta=meta)
+
+
+@pytest.mark.parametrize("verify, physics", [(True, True), (False, True), (True, False)])
+def test_rejected_components_lose_their_boxes_and_the_run_records_it(monkeypatch, verify, physics):
+    spec = InputSpec(parse_window("calcium"))
+    detector = SimpleNamespace(input_spec=spec, windowing=spec.windowing, names={0: "calcium"},
+                               describe=lambda: {"weights": "fake"})
+    rows = {3: np.array([[8, 8, 14, 14, 0.7, 0], [30, 30, 33, 33, 0.6, 0]]), 5: np.array([[30, 30, 33, 33, 0.5, 0]])}
+    monkeypatch.setattr(detect, "predict", lambda det, images, conf, imgsz=None:
+                        [rows.get(z, np.zeros((0, 6))).copy() for z in range(8)])
+    monkeypatch.setattr(detect, "load_verifier", lambda path=None: RejectLong())
+    options = DetectOptions(verify=verify, physics_filter=physics, snap_boxes=False, complete_tips=False, conf=0.1)
+    result = detect_volume(_volume(), detector, None, options)
+    boxes = {s.slice_index: [d.box_xyxy for d in s.detections] for s in result.slices}
+    if verify and physics:
+        assert boxes == {3: [(8.0, 8.0, 14.0, 14.0)]}
+        assert result.model["verifier"] == {"file": "stub.onnx", "threshold": 0.5, "checked_components": 2,
+                                            "rejected_components": 1, "dropped_boxes": 2}
+    else:
+        assert boxes == {3: [(8.0, 8.0, 14.0, 14.0), (30.0, 30.0, 33.0, 33.0)], 5: [(30.0, 30.0, 33.0, 33.0)]}
+        assert result.model["verifier"] is None
+
+
+def test_verify_threshold_overrides_the_recorded_one_and_is_checked(monkeypatch):
+    spec = InputSpec(parse_window("calcium"))
+    detector = SimpleNamespace(input_spec=spec, windowing=spec.windowing, names={0: "calcium"},
+                               describe=lambda: {"weights": "fake"})
+    monkeypatch.setattr(detect, "predict", lambda det, images, conf, imgsz=None:
+                        [np.array([[30, 30, 33, 33, 0.5, 0]]) for _ in images])
+    monkeypatch.setattr(detect, "load_verifier", lambda path=None: RejectLong())
+    result = detect_volume(_volume(), detector, None, DetectOptions(verify_threshold=0.05, snap_boxes=False))
+    assert result.model["verifier"]["threshold"] == 0.05 and result.model["verifier"]["rejected_components"] == 0
+    assert len(result.slices) == 8
+    with pytest.raises(ConfigError, match="verify-threshold"):
+        DetectOptions(verify_threshold=1.5)
