@@ -17,13 +17,19 @@ def boxes_of(mask_slice: np.ndarray) -> np.ndarray:
 
 
 def use_stand_in_detector(monkeypatch, mask: np.ndarray) -> None:
-    """Make ``make_setup`` return the stand-in and ``predict`` answer with ``mask``'s boxes, slice after slice."""
+    """Make ``make_setup`` return the stand-in and ``predict`` answer with ``mask``'s boxes on the slices asked."""
     import tqgd.engine.detect as detect
     import tqgd.engine.detect_run as detect_run
     from tqgd.data.model_input import InputSpec
     from tqgd.data.windowing import parse_window
 
-    slices = iter(range(mask.shape[0]))
+    asked: list[list[int]] = []  # the slice indices of each batch, as detect asks for their images
+    build_images = detect._images
+
+    def images(volume, detector, z_indices, box):
+        asked.append(list(z_indices))
+        return build_images(volume, detector, z_indices, box)
+
     spec = InputSpec(parse_window("calcium"))
     detector = SimpleNamespace(input_spec=spec, windowing=spec.windowing, names={0: "calcium"}, notes=[],
                                phantom_trained=False, describe=lambda: {"weights": "stand-in"})
@@ -32,5 +38,6 @@ def use_stand_in_detector(monkeypatch, mask: np.ndarray) -> None:
         return detect_run.DetectSetup(detector=detector, cropper=None, options=options)
 
     monkeypatch.setattr(detect_run, "make_setup", make_setup)
-    monkeypatch.setattr(detect, "predict", lambda det, images, conf, imgsz=None: [boxes_of(mask[next(slices)])
-                                                                                  for _ in images])
+    monkeypatch.setattr(detect, "_images", images)
+    monkeypatch.setattr(detect, "predict", lambda det, images, conf, imgsz=None: [boxes_of(mask[z])
+                                                                                  for z in asked.pop(0)])

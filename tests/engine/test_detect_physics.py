@@ -39,7 +39,8 @@ def test_detect_volume_drops_and_counts(monkeypatch, physics, kept, dropped):
     spec = InputSpec(parse_window("calcium"))
     detector = SimpleNamespace(input_spec=spec, windowing=spec.windowing, names={0: "calcium"},
                                describe=lambda: {"weights": "fake"})
-    monkeypatch.setattr(detect, "predict", lambda det, images, conf, imgsz=None: [ROWS.copy(), np.zeros((0, 6))])
+    monkeypatch.setattr(detect, "predict", lambda det, images, conf, imgsz=None:
+                        [ROWS.copy(), np.zeros((0, 6))][:len(images)])  # slice 1 (no calcium) skips with the filter
     result = detect_volume(_volume(), detector, None, DetectOptions(physics_filter=physics, verify=False))
     assert len(result.all_detections()) == kept
     record = result.model["physics_filter"]
@@ -106,3 +107,26 @@ def test_boxes_on_part_of_a_larger_structure_are_dropped_but_enclosed_deposits_s
     assert result.model["physics_filter"]["dropped_spilling_boxes"] == 1
     kept = detect_volume(volume, detector, None, DetectOptions(drop_spilling=False, verify=False))
     assert len(kept.all_detections()) == 3
+
+
+@pytest.mark.parametrize("physics", [True, False])
+def test_slices_without_calcium_in_the_crop_skip_the_model_only_with_the_filter(monkeypatch, physics):
+    hu = np.full((6, 32, 32), 40.0, dtype=np.float32)
+    hu[2, 10:13, 10:13] = 400.0
+    hu[4, 30, 30] = 400.0  # outside the crop below
+    meta = ScanMetadata(source=Path("synthetic"), format="synthetic", has_hu=True)
+    volume = CTVolume(hu=hu, spacing_mm=(3.0, 0.7, 0.7), origin_mm=(0.0, 0.0, 0.0), direction=np.eye(3), meta=meta)
+    spec = InputSpec(parse_window("calcium"))
+    detector = SimpleNamespace(input_spec=spec, windowing=spec.windowing, names={0: "calcium"},
+                               describe=lambda: {"weights": "fake"})
+    seen = []
+
+    def predict(det, images, conf, imgsz=None):
+        seen.append(len(images))
+        return [np.array([[10.0, 10.0, 13.0, 13.0, 0.9, 0]]) for _ in images]
+
+    monkeypatch.setattr(detect, "predict", predict)
+    monkeypatch.setattr(detect, "model_crop", lambda *args: (0, 0, 24, 24))
+    result = detect_volume(volume, detector, None, DetectOptions(physics_filter=physics, verify=False, batch=4))
+    assert sum(seen) == (1 if physics else 6)
+    assert [s.slice_index for s in result.slices] == ([2] if physics else [0, 1, 2, 3, 4, 5])
