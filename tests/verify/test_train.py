@@ -66,3 +66,19 @@ def test_training_needs_both_classes():
     patch, scalars = candidate_patch(hu, labels, found[0], (3.0, 0.5, 0.5))
     with pytest.raises(ValueError, match="both"):
         train_verifier(patch[None], scalars[None], np.ones(1, np.uint8), VerifierRecipe(epochs=1))
+
+
+def test_candidate_weights_enter_the_loss_and_are_checked():
+    hu, reference = _case()
+    found = CandidateSet()
+    add_case(found, hu, reference, (3.0, 0.5, 0.5))
+    patches, scalars, labels = found.arrays()
+    _, losses = train_verifier(patches, scalars, labels, VerifierRecipe(epochs=1, batch=8),
+                               weights=np.zeros(len(labels)))
+    assert losses == [0.0]  # nothing weighted, nothing to learn from
+    _, weighted = train_verifier(patches, scalars, labels, VerifierRecipe(epochs=1, batch=8),
+                                 weights=np.full(len(labels), 3.0))
+    _, plain = train_verifier(patches, scalars, labels, VerifierRecipe(epochs=1, batch=8))
+    assert weighted[0] == pytest.approx(3 * plain[0], rel=1e-5)  # one batch: the same first step, three times the loss
+    with pytest.raises(ValueError, match="one non-negative value per candidate"):
+        train_verifier(patches, scalars, labels, VerifierRecipe(epochs=1), weights=np.ones(len(labels) + 1))

@@ -42,8 +42,9 @@ def _augment(batch, generator):
 
 
 def train_verifier(patches: np.ndarray, scalars: np.ndarray, labels: np.ndarray, recipe: VerifierRecipe,
-                   progress=None):
-    """A trained ``LesionVerifierNet`` (eval mode) and the mean loss per epoch."""
+                   progress=None, weights: np.ndarray | None = None):
+    """A trained ``LesionVerifierNet`` (eval mode) and the mean loss per epoch. ``weights`` (N,): each candidate's
+    weight in the loss (None: all 1), e.g. to make rare look-alikes count more."""
     import torch
 
     from tqgd.nn.verifier import LesionVerifierNet
@@ -54,6 +55,9 @@ def train_verifier(patches: np.ndarray, scalars: np.ndarray, labels: np.ndarray,
     generator = torch.Generator().manual_seed(recipe.seed)
     x, s = torch.from_numpy(patches), torch.from_numpy(scalars.astype(np.float32))
     y = torch.from_numpy(labels.astype(np.float32))
+    w = torch.ones_like(y) if weights is None else torch.from_numpy(np.asarray(weights, dtype=np.float32))
+    if w.shape != y.shape or bool((w < 0).any()):
+        raise ValueError(f"weights must be one non-negative value per candidate, got shape {tuple(w.shape)}")
     net = LesionVerifierNet(n_scalars=s.shape[1])
     optimiser = torch.optim.AdamW(net.parameters(), recipe.lr, weight_decay=recipe.weight_decay)
     steps = recipe.epochs * ((len(y) + recipe.batch - 1) // recipe.batch)
@@ -67,7 +71,8 @@ def train_verifier(patches: np.ndarray, scalars: np.ndarray, labels: np.ndarray,
         for start in range(0, len(y), recipe.batch):
             index = order[start:start + recipe.batch]
             logits = net(_augment(x[index].float(), generator), s[index])
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, y[index], pos_weight=pos_weight)
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, y[index], w[index],
+                                                                        pos_weight=pos_weight)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
