@@ -186,3 +186,15 @@ def test_damaged_weights_and_output_inside_the_input_are_refused(scans, monkeypa
 def test_help_has_an_example(monkeypatch, capsys) -> None:
     code, out, _ = run_tqgd(monkeypatch, capsys, "detect", "--help")
     assert code == 0 and "Example: tqgd detect" in out
+
+
+def test_whole_lesion_flags_map_to_the_detect_option(monkeypatch, capsys) -> None:
+    from tqgd.cli.detect import whole_lesion_option
+    from tqgd.engine.detect import DetectOptions
+    from tqgd.engine.lesion_tips import WHOLE_LESION_SCORE
+
+    assert DetectOptions(**whole_lesion_option(True, None)).whole_lesion_score == WHOLE_LESION_SCORE
+    assert DetectOptions(**whole_lesion_option(True, 0.8)).whole_lesion_score == 0.8
+    assert DetectOptions(**whole_lesion_option(False, 0.8)).whole_lesion_score is None
+    _, out, _ = run_tqgd(monkeypatch, capsys, "detect", "--help")
+    assert f"(default: {WHOLE_LESION_SCORE})" in " ".join(out.replace("│", " ").split())  # the help tells the truth

@@ -69,3 +69,27 @@ def test_verify_threshold_overrides_the_recorded_one_and_is_checked(monkeypatch)
     assert len(result.slices) == 8
     with pytest.raises(ConfigError, match="verify-threshold"):
         DetectOptions(verify_threshold=1.5)
+
+
+@pytest.mark.parametrize("whole_score, expect", [(0.5, [2, 3, 4, 5]), (0.95, [3]), (None, [3])])
+def test_a_component_the_verifier_is_sure_of_is_completed_whole(monkeypatch, whole_score, expect):
+    """A box on the middle slice of a deposit whose slices hold 36 px each: with the verifier's 0.9 at or above
+    ``whole_lesion_score`` every slice of it gets a box (recorded), below it or off none (the pieces exceed the 10 px
+    tip rule)."""
+    spec = InputSpec(parse_window("calcium"))
+    detector = SimpleNamespace(input_spec=spec, windowing=spec.windowing, names={0: "calcium"},
+                               describe=lambda: {"weights": "fake"})
+    volume = _volume()  # the rod keeps every slice in the model's batch; no box sits on it
+    volume.hu[2:6, 8:14, 8:14] = 500.0
+    monkeypatch.setattr(detect, "predict", lambda det, images, conf, imgsz=None:
+                        [np.array([[8, 8, 14, 14, 0.7, 0]]) if z == 3 else np.zeros((0, 6)) for z in range(8)])
+    monkeypatch.setattr(detect, "load_verifier", lambda path=None: RejectLong())
+    options = DetectOptions(conf=0.1, snap_boxes=False, whole_lesion_score=whole_score)
+    result = detect_volume(volume, detector, None, options)
+    assert [s.slice_index for s in result.slices] == expect
+    assert all(d.box_xyxy == (8.0, 8.0, 14.0, 14.0) for s in result.slices for d in s.detections)
+    completion = result.model["tip_completion"]
+    assert completion["added_boxes"] == len(expect) - 1
+    assert completion["whole_lesion_score"] == whole_score
+    with pytest.raises(ConfigError, match="whole-lesion-score"):
+        DetectOptions(whole_lesion_score=1.5)

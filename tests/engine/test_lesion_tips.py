@@ -61,6 +61,18 @@ def test_larger_pieces_are_not_added_and_stop_the_search():
     assert counts["added_boxes"] == 4 and sorted(out) == [0, 1, 2, 3, 4]
 
 
+def test_a_row_marked_whole_completes_pieces_of_any_size_and_only_its_own_component():
+    """The middle slice's box marked whole adds the 30 px pieces and the tips beyond; the speck is not on it."""
+    hu = _lesion_volume()
+    out, counts, changed = complete_tips(hu, {2: BODY[2]}, (0, 0, 40, 40), whole={2: np.array([True])})
+    labels, _ = ndimage.label(hu >= 130)
+    lesion = labels == labels[2, 12, 14]
+    assert counts == {"added_boxes": 4, "raised_boxes": 0} and sorted(out) == [0, 1, 2, 3, 4]
+    assert all(out[z][:, :4].tolist() == [_tight_box(lesion[z])] for z in (0, 1, 3, 4))
+    unmarked, _, _ = complete_tips(hu, {2: BODY[2]}, (0, 0, 40, 40), whole={2: np.array([False])})
+    assert list(unmarked) == [2]
+
+
 def test_only_calcium_inside_the_crop_and_above_the_threshold_counts():
     hu = _lesion_volume()
     out, counts, _ = complete_tips(hu, BODY, (0, 0, 40, 40), threshold_hu=260.0)  # the 250 HU tip is not calcium

@@ -41,11 +41,13 @@ ROWS = {4: np.array([_row(8, 8, 12, 12, 0.8), _row(30, 30, 33, 33, 0.6)]),
 
 def test_boxes_on_rejected_components_are_dropped_and_counted():
     stub = ByLength()
-    out, counts = verify_rows(_volume(), (3.0, 0.5, 0.5), ROWS, stub, threshold=0.05)
+    out, counts, scores = verify_rows(_volume(), (3.0, 0.5, 0.5), ROWS, stub, threshold=0.05)
     assert stub.calls == 1  # every component scored in one batch
     assert counts == {"checked_components": 2, "rejected_components": 1, "dropped_boxes": 2}
     assert sorted(out) == [4, 7]
     assert np.array_equal(out[4], ROWS[4][:1]) and np.array_equal(out[7], ROWS[7])  # speck and empty box untouched
+    # the kept rows' scores, row for row: the deposit's, then nothing scored for the speck and the empty box
+    assert scores.keys() == out.keys() and scores[4].tolist() == [0.9] and np.isnan(scores[7]).all()
 
 
 def test_a_crop_searches_its_grown_region_with_the_same_outcome():
@@ -57,8 +59,8 @@ def test_a_crop_searches_its_grown_region_with_the_same_outcome():
                                                                                220 + grow)
     hu = np.pad(_volume(), ((0, 0), (60, 60), (70, 70)), constant_values=40.0)
     rows = {z: r + np.array([70, 60, 70, 60, 0, 0]) for z, r in ROWS.items()}
-    whole, counts = verify_rows(hu, (3.0, 0.5, 0.5), rows, ByLength(), 0.05)
-    cropped, cropped_counts = verify_rows(hu, (3.0, 0.5, 0.5), rows, ByLength(), 0.05, crop_xyxy=(70, 60, 110, 100))
+    whole, counts, _ = verify_rows(hu, (3.0, 0.5, 0.5), rows, ByLength(), 0.05)
+    cropped, cropped_counts, _ = verify_rows(hu, (3.0, 0.5, 0.5), rows, ByLength(), 0.05, crop_xyxy=(70, 60, 110, 100))
     assert counts == cropped_counts and whole.keys() == cropped.keys()
     assert all(np.array_equal(whole[z], cropped[z]) for z in whole)
 
@@ -67,8 +69,8 @@ def test_verifying_then_keeping_c_equals_keeping_c_then_verifying():
     for conf in (0.0, 0.35, 0.55, 0.7):
         kept = {z: rows[rows[:, 4] >= conf] for z, rows in ROWS.items()}
         kept = {z: rows for z, rows in kept.items() if len(rows)}
-        first, _ = verify_rows(_volume(), (3.0, 0.5, 0.5), kept, ByLength(), 0.05)
-        everything, _ = verify_rows(_volume(), (3.0, 0.5, 0.5), ROWS, ByLength(), 0.05)
+        first, _, _ = verify_rows(_volume(), (3.0, 0.5, 0.5), kept, ByLength(), 0.05)
+        everything, _, _ = verify_rows(_volume(), (3.0, 0.5, 0.5), ROWS, ByLength(), 0.05)
         then = {z: rows[rows[:, 4] >= conf] for z, rows in everything.items()}
         then = {z: rows for z, rows in then.items() if len(rows)}
         assert first.keys() == then.keys() and all(np.array_equal(first[z], then[z]) for z in first)
@@ -76,8 +78,8 @@ def test_verifying_then_keeping_c_equals_keeping_c_then_verifying():
 
 def test_nothing_to_check_leaves_rows_alone():
     stub = ByLength()
-    out, counts = verify_rows(_volume(), (3.0, 0.5, 0.5), {}, stub, 0.05)
-    assert out == {} and counts["checked_components"] == 0 and stub.calls == 0
+    out, counts, scores = verify_rows(_volume(), (3.0, 0.5, 0.5), {}, stub, 0.05)
+    assert out == {} == scores and counts["checked_components"] == 0 and stub.calls == 0
 
 
 def test_unusable_verifier_files_are_refused_with_a_clear_error(tmp_path):
@@ -93,7 +95,7 @@ def test_unusable_verifier_files_are_refused_with_a_clear_error(tmp_path):
 def test_the_shipped_verifier_scores_a_deposit_above_a_long_rod():
     verifier = LesionVerifier(SHIPPED_VERIFIER)
     assert 0 < verifier.threshold < 0.5 and "phantom" in verifier.record["training_data"]
-    out, counts = verify_rows(_volume(), (3.0, 0.6, 0.6), ROWS, verifier, verifier.threshold)
+    out, counts, _ = verify_rows(_volume(), (3.0, 0.6, 0.6), ROWS, verifier, verifier.threshold)
     assert counts["checked_components"] == 2
     from tqgd.data.lesion_patches import candidate_patch, find_candidates
 

@@ -138,6 +138,15 @@ def detect(
     verify_threshold: float = typer.Option(None, "--verify-threshold", min=0.0, max=0.999,
                                            help="Reject components the verifier scores under this probability "
                                                 "(default: the threshold recorded in the verifier)."),
+    whole_lesions: bool = typer.Option(True, "--whole-lesions/--tips-only",
+                                       help="With the verifier and --complete-tips: complete every slice of a "
+                                            "component the verifier is sure is calcium (score >= "
+                                            "--whole-lesion-score), not only its small end slices: OrCaScore's "
+                                            "lesion is the whole 3D component, and the model misses middle slices "
+                                            "of large deposits."),
+    whole_lesion_score: float = typer.Option(None, "--whole-lesion-score", min=0.0, max=1.0, show_default=False,
+                                             help="Verifier score from which a component is completed whole "
+                                                  "(default: 0.5)."),
     roi_crop: bool = typer.Option(None, "--roi-crop/--square-crop", show_default=False,
                                   help="Run the calcium model on the heart ROI itself, each side rounded up to 32 px, "
                                        "or on the square crop it was trained on. Default: the ROI crop for weights "
@@ -199,7 +208,8 @@ def detect(
                             physics_filter=physics_filter, snap_boxes=snap_boxes, roi_crop=roi_crop,
                             complete_tips=complete_tips, verify=verify,
                             verifier=str(verifier) if verifier is not None else None,
-                            verify_threshold=verify_threshold)
+                            verify_threshold=verify_threshold,
+                            **whole_lesion_option(whole_lesions, whole_lesion_score))
     if weights is None:
         weights, demo_heart = default_weights()
         heart_weights = heart_weights or demo_heart
@@ -241,3 +251,11 @@ def detect(
 def register(app: typer.Typer) -> None:
     """Attach ``tqgd detect``."""
     app.command("detect")(detect)
+
+
+def whole_lesion_option(whole_lesions: bool, score: float | None) -> dict:
+    """``DetectOptions``' whole-lesion setting from the CLI: off with --tips-only, else the given score or its
+    default (``tqgd.engine.lesion_tips.WHOLE_LESION_SCORE``, not imported here to keep --help fast)."""
+    if not whole_lesions:
+        return {"whole_lesion_score": None}
+    return {} if score is None else {"whole_lesion_score": score}

@@ -19,7 +19,8 @@ same deposit are merged (the most confident is kept). 3D completion (with the ph
 ``DetectOptions.complete_tips``): a found lesion's small end slices get boxes too (``tqgd.engine.lesion_tips``).
 Lesion verification (with the physics filter, on by default, ``DetectOptions.verify``): before completion, a small 3D
 network looks at the whole >= 130 HU component under each box and the boxes of components it rejects (aortic wall,
-bone, metal look-alikes) are dropped (``tqgd.verify``).
+bone, metal look-alikes) are dropped (``tqgd.verify``); a component it scores at least
+``DetectOptions.whole_lesion_score`` is then completed on every slice, not only at its small ends.
 Boxes come back in crop pixels and are shifted by the crop offset to full-slice pixel edges (``crop_to_full``),
 then mapped to patient millimetres with ``CTVolume.index_to_patient`` (``box_patient_mm``): pixel edge ``x`` is
 continuous index ``x - 0.5``, as ``tqgd.detections`` defines.
@@ -43,7 +44,7 @@ from tqgd.detections import Detection, DetectionResult, SliceDetections
 from tqgd.data.model_input import crop_box, cut, roi_box, slice_images
 from tqgd.engine.detect_model import SliceDetector, model_pixels, predict, to_bgr
 from tqgd.engine.heart_crop import HeartCropper, HeartCropSettings, HeartROI
-from tqgd.engine.lesion_tips import TIP_MAX_AREA_PX, complete_tips
+from tqgd.engine.lesion_tips import TIP_MAX_AREA_PX, WHOLE_LESION_SCORE, complete_tips
 from tqgd.errors import CheckpointError, ConfigError
 from tqgd.verify.runtime import load_verifier, verify_rows
 
@@ -79,6 +80,9 @@ class DetectOptions:
     verify: bool = True
     verifier: str | None = None
     verify_threshold: float | None = None
+    # with the verifier and 3D completion: a component it scores at least this is completed whole (pieces of any
+    # size), not only its small end slices; None: tips only
+    whole_lesion_score: float | None = WHOLE_LESION_SCORE
 
     def __post_init__(self) -> None:
         if self.conf is not None and not 0.0 <= self.conf < 1.0:
@@ -89,6 +93,8 @@ class DetectOptions:
             raise ConfigError(f"the largest end-slice piece must be 1 px or more, got {self.tip_max_area_px}")
         if self.verify_threshold is not None and not 0.0 <= self.verify_threshold < 1.0:
             raise ConfigError(f"--verify-threshold must lie in [0, 1), got {self.verify_threshold}")
+        if self.whole_lesion_score is not None and not 0.0 <= self.whole_lesion_score <= 1.0:
+            raise ConfigError(f"--whole-lesion-score must lie in [0, 1], got {self.whole_lesion_score}")
 
 
 def box_patient_mm(volume: CTVolume, slice_index: int, box_xyxy: tuple[float, float, float, float]
@@ -292,19 +298,21 @@ def detect_volume(volume: CTVolume, detector: SliceDetector, roi: HeartROI | Non
                 kept[z] = full
         if progress is not None:
             progress(start + len(batch), len(todo))
-    verified = None
+    verified, whole = None, None
     if physics and options.verify:
         verifier = load_verifier(options.verifier)
         threshold = verifier.threshold if options.verify_threshold is None else options.verify_threshold
-        kept, checked = verify_rows(volume.hu, volume.spacing_mm, kept, verifier, threshold,
-                                    options.physics_threshold_hu, (x0, y0, x1, y1))
+        kept, checked, scores = verify_rows(volume.hu, volume.spacing_mm, kept, verifier, threshold,
+                                            options.physics_threshold_hu, (x0, y0, x1, y1))
         verified = {**verifier.describe(threshold), **checked}
+        if options.whole_lesion_score is not None:
+            whole = {z: values >= options.whole_lesion_score for z, values in scores.items()}
     tips = physics and options.complete_tips
     completed: dict[str, int] = {}
     origins: dict[int, np.ndarray] = {}
     if tips:
-        kept, completed, origins = complete_tips(volume.hu, kept, (x0, y0, x1, y1),
-                                                 options.physics_threshold_hu, options.tip_max_area_px)
+        kept, completed, origins = complete_tips(volume.hu, kept, (x0, y0, x1, y1), options.physics_threshold_hu,
+                                                 options.tip_max_area_px, whole)
     slices = [SliceDetections(z, [_detection(volume, z, row, detector.names,
                                              bool(origins[z][i]) if z in origins else False)
                                   for i, row in enumerate(kept[z])]) for z in sorted(kept)]
@@ -322,7 +330,9 @@ def detect_volume(volume: CTVolume, detector: SliceDetector, roi: HeartROI | Non
                                                      "drop_spilling": options.drop_spilling,
                                                      **dropped} if physics else None,
                                   "snap_boxes": bool(options.snap_boxes and volume.meta.has_hu),
-                                  "tip_completion": {"max_area_px": options.tip_max_area_px, **completed}
+                                  "tip_completion": {"max_area_px": options.tip_max_area_px,
+                                                     "whole_lesion_score": options.whole_lesion_score if whole is not
+                                                     None else None, **completed}
                                   if tips else None,
                                   "verifier": verified})
 

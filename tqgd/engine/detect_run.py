@@ -183,9 +183,13 @@ def detect_scan(path: Path, out: Path, setup: DetectSetup, used: set[str], sever
                              f"and dropped their {checked['dropped_boxes']} boxes (--no-verify keeps them)")
     tips = result.model.get("tip_completion")
     if tips is not None and tips["added_boxes"] + tips["raised_boxes"]:
-        outcome.notes.append(f"3D completion: added {tips['added_boxes']} boxes on the end slices (<= "
-                             f"{tips['max_area_px']} px) of found lesions and raised {tips['raised_boxes']} less "
-                             "confident ones there to their lesion's confidence (--no-complete-tips leaves them)")
+        whole = tips.get("whole_lesion_score")
+        where = (f"the end slices (<= {tips['max_area_px']} px) of found lesions" if whole is None else
+                 f"the end slices (<= {tips['max_area_px']} px) of found lesions and every slice of those the verifier "
+                 f"scores >= {whole:g}")
+        outcome.notes.append(f"3D completion: added {tips['added_boxes']} boxes on {where} and raised "
+                             f"{tips['raised_boxes']} less confident ones there to their lesion's confidence "
+                             "(--no-complete-tips leaves them)")
     outcome.result = result
     write_outputs(volume, result, setup, outcome.out, outcome)
     return outcome

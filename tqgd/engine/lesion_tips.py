@@ -1,12 +1,14 @@
-"""3D completion of detected lesions: boxes for the small end slices of a lesion the detector found on other slices.
+"""3D completion of detected lesions: boxes for the slices of a lesion the detector found on other slices.
 
 A deposit's first and last slices often hold 1-10 pixels of calcium (partial volume), too small for a stride-8 head
 to localise, while its middle slices are found. OrCaScore defines a lesion in 3D (6-connected voxels >= 130 HU), so
 such a piece belongs to the lesion as surely as the piece the box sits on. ``complete_tips`` follows each box's
 >= threshold 3D component slice by slice (through slices where the component already has a box) and adds a box for
 every piece of it on a neighbouring slice whose box holds at most ``max_area_px`` pixels (or raises a less confident
-box already on it). Larger pieces are left to the detector: growing through them would turn one false box on a long
-structure (a stent, a valve ring) into many.
+box already on it). Larger pieces are left to the detector, since growing through them would turn one false box on a
+long structure (a stent, a valve ring) into many, unless the lesion verifier has scored the component as calcium with
+at least ``WHOLE_LESION_SCORE`` (``whole``): the model also misses middle slices of large deposits (stop 31 measured
+gated patients scored at half their Agatston for it), and a component the verifier is sure of is completed whole.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import numpy as np
 
 #: Largest end-slice piece added (box area in pixels): Fig. 2's smallest size bucket, below what the heads localise.
 TIP_MAX_AREA_PX = 10
+#: Verifier score from which ``tqgd detect`` completes a component whole (see ``complete_tips``'s ``whole``).
+WHOLE_LESION_SCORE = 0.5
 
 
 def _iou(box: tuple[float, float, float, float], row: np.ndarray) -> float:
@@ -25,7 +29,8 @@ def _iou(box: tuple[float, float, float, float], row: np.ndarray) -> float:
 
 
 def complete_tips(hu: np.ndarray, rows_by_slice: dict[int, np.ndarray], crop_xyxy: tuple[int, int, int, int],
-                  threshold_hu: float = 130.0, max_area_px: int = TIP_MAX_AREA_PX
+                  threshold_hu: float = 130.0, max_area_px: int = TIP_MAX_AREA_PX,
+                  whole: dict[int, np.ndarray] | None = None
                   ) -> tuple[dict[int, np.ndarray], dict[str, int], dict[int, np.ndarray]]:
     """Complete ``rows_by_slice`` (slice -> (N, 6) ``x0 y0 x1 y1 conf class`` in full-slice pixels) in 3D.
 
@@ -35,6 +40,8 @@ def complete_tips(hu: np.ndarray, rows_by_slice: dict[int, np.ndarray], crop_xyx
     else the piece's tight box (pixel edges) is added with the box's class. So keeping the boxes at a confidence ``c``
     afterwards gives the same end slices as completing the boxes kept at ``c``. Returns the new mapping (inputs
     untouched), the counts ``added_boxes`` and ``raised_boxes``, and per slice which rows it added or raised (bool).
+    ``whole``: per slice, one bool per row; a row marked True completes its component's pieces of any size (a lesion
+    the verifier is sure of: OrCaScore's lesion is the whole component).
     """
     from scipy import ndimage
 
@@ -48,8 +55,11 @@ def complete_tips(hu: np.ndarray, rows_by_slice: dict[int, np.ndarray], crop_xyx
            for z, rows in rows_by_slice.items()}
     counts = {"added_boxes": 0, "raised_boxes": 0}
     changed: set[int] = set()  # id() of the rows added or raised
-    starts = sorted(((z, row) for z, rows in out.items() for row in rows), key=lambda item: -item[1][4])
-    for z_start, row in starts:
+    flags = {z: np.zeros(len(rows), dtype=bool) if whole is None or z not in whole else np.asarray(whole[z], dtype=bool)
+             for z, rows in out.items()}
+    starts = sorted(((z, row, bool(flags[z][i])) for z, rows in out.items() for i, row in enumerate(rows)),
+                    key=lambda item: -item[1][4])
+    for z_start, row, any_size in starts:
         bx0, by0 = max(int(np.floor(row[0])) - x0, 0), max(int(np.floor(row[1])) - y0, 0)
         bx1, by1 = max(int(np.ceil(row[2])) - x0, 0), max(int(np.ceil(row[3])) - y0, 0)
         for component in np.unique(labels[z_start, by0:by1, bx0:bx1]):
@@ -70,7 +80,7 @@ def complete_tips(hu: np.ndarray, rows_by_slice: dict[int, np.ndarray], crop_xyx
                         have = out.setdefault(z, [])
                         on_piece = [other for other in have if _iou(box, other) > 0.5]
                         if not any(other[4] >= row[4] for other in on_piece):
-                            if (box[2] - box[0]) * (box[3] - box[1]) > max_area_px:
+                            if not any_size and (box[2] - box[0]) * (box[3] - box[1]) > max_area_px:
                                 continue
                             if on_piece:
                                 tip = max(on_piece, key=lambda other: other[4])

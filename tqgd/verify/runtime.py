@@ -105,12 +105,11 @@ def search_region(crop_xyxy: tuple[int, int, int, int] | None, spacing_mm: tuple
     return max(x0 - gx, 0), max(y0 - gy, 0), min(x1 + gx, width), min(y1 + gy, height)
 
 
-def verify_rows(hu: np.ndarray, spacing_mm: tuple[float, float, float], rows_by_slice: dict[int, np.ndarray],
-                verifier: LesionVerifier, threshold: float, threshold_hu: float = 130.0,
-                crop_xyxy: tuple[int, int, int, int] | None = None) -> tuple[dict[int, np.ndarray], dict[str, int]]:
-    """``rows_by_slice`` (slice -> (N, 6) full-slice rows) without the boxes on rejected components, and the counts
-    ``checked_components``, ``rejected_components`` and ``dropped_boxes``. Components are searched in
-    ``search_region(crop_xyxy)`` (whole slices when None)."""
+def _component_scores(hu: np.ndarray, spacing_mm: tuple[float, float, float], rows_by_slice: dict[int, np.ndarray],
+                      verifier: LesionVerifier, threshold_hu: float, crop_xyxy: tuple[int, int, int, int] | None
+                      ) -> tuple[dict[int, list[int]], dict[int, float]]:
+    """Each row's component label (per slice; 0: none) and the verifier's score of every component of
+    ``MIN_VOXELS`` or more that a row sits on."""
     x0, y0, x1, y1 = search_region(crop_xyxy, spacing_mm, hu.shape[1:])
     hu = hu[:, y0:y1, x0:x1]
     labels, candidates = find_candidates(hu, threshold_hu)
@@ -118,17 +117,29 @@ def verify_rows(hu: np.ndarray, spacing_mm: tuple[float, float, float], rows_by_
     shift = np.array([x0, y0, x0, y0, 0, 0], dtype=np.float64)
     owner = {z: [_peak_label(labels, hu[z], z, row - shift) for row in rows] for z, rows in rows_by_slice.items()}
     asked = sorted({label for labels_ in owner.values() for label in labels_ if label in by_label})
-    counts = {"checked_components": len(asked), "rejected_components": 0, "dropped_boxes": 0}
     if not asked:
-        return dict(rows_by_slice), counts
+        return owner, {}
     built = [candidate_patch(hu, labels, by_label[label], spacing_mm) for label in asked]
-    scores = verifier.probabilities(np.stack([p for p, _ in built]), np.stack([s for _, s in built]))
-    rejected = {label for label, score in zip(asked, scores, strict=True) if score < threshold}
-    counts["rejected_components"] = len(rejected)
-    out = {}
+    probabilities = verifier.probabilities(np.stack([p for p, _ in built]), np.stack([s for _, s in built]))
+    return owner, dict(zip(asked, probabilities.tolist(), strict=True))
+
+
+def verify_rows(hu: np.ndarray, spacing_mm: tuple[float, float, float], rows_by_slice: dict[int, np.ndarray],
+                verifier: LesionVerifier, threshold: float, threshold_hu: float = 130.0,
+                crop_xyxy: tuple[int, int, int, int] | None = None
+                ) -> tuple[dict[int, np.ndarray], dict[str, int], dict[int, np.ndarray]]:
+    """``rows_by_slice`` (slice -> (N, 6) full-slice rows) without the boxes on rejected components; the counts
+    ``checked_components``, ``rejected_components`` and ``dropped_boxes``; and per slice the kept rows' component
+    scores ((N,) float64, NaN for a box on no component of ``MIN_VOXELS`` or more: not scored, kept). Components are
+    searched in ``search_region(crop_xyxy)`` (whole slices when None)."""
+    owner, score = _component_scores(hu, spacing_mm, rows_by_slice, verifier, threshold_hu, crop_xyxy)
+    rejected = {label for label, value in score.items() if value < threshold}
+    counts = {"checked_components": len(score), "rejected_components": len(rejected), "dropped_boxes": 0}
+    out, kept_scores = {}, {}
     for z, rows in rows_by_slice.items():
         keep = np.array([label not in rejected for label in owner[z]], dtype=bool)
         counts["dropped_boxes"] += int((~keep).sum())
         if keep.any():
             out[z] = rows[keep]
-    return out, counts
+            kept_scores[z] = np.array([score.get(label, np.nan) for label in owner[z]], dtype=np.float64)[keep]
+    return out, counts, kept_scores
