@@ -86,6 +86,10 @@ def explain(
     roi: str = typer.Option("auto", "--roi", help=ROI_HELP),
     heart_weights: Path = typer.Option(None, "--heart-weights", exists=True, dir_okay=False,
                                        help="Heart detector weights for --roi auto (default: recorded in --weights)."),
+    verify: bool = typer.Option(True, "--verify/--no-verify",
+                                help="Explain the boxes tqgd detect keeps after the lesion verifier, or every box the "
+                                     "model itself keeps (--no-verify: more boxes, e.g. for --sanity on a small "
+                                     "model)."),
     sanity: bool = typer.Option(False, "--sanity",
                                 help="Also compute every map with the neck and head re-initialised (Adebayo et al., "
                                      "2018) and report rank correlations and energy shares inside the boxes; exit 1 "
@@ -131,20 +135,20 @@ def explain(
             raise ConfigError("--compare needs model weights (.pt) and at least one source among the arguments, e.g. "
                               "tqgd explain --compare a.pt b.pt scan.mhd")
         _compare(console, models, sources, names, method, layer, conf, out, roi, heart_weights, rows, slices, device,
-                 trust_weights or None)
+                 trust_weights or None, verify)
         return
     if weights is None:
         raise ConfigError("--weights is required (or --compare W1 W2 ... SOURCE)")
     if any(p.suffix == ".pt" for p in paths):
         raise ConfigError("a .pt file among the sources: give weights with --weights, or several with --compare")
     ok = _explain(console, weights, paths, method, layer, conf, out, roi, heart_weights, sanity, seed, randomise,
-                  per_detection, device, trust_weights or None)
+                  per_detection, device, trust_weights or None, verify)
     if not ok:
         raise typer.Exit(1)
 
 
 def _explain(console, weights, sources, method, layer, conf, out, roi, heart_weights, sanity, seed, randomise,
-             per_detection, device, trust) -> bool:
+             per_detection, device, trust, verify=True) -> bool:
     import time
 
     from tqgd.engine.detect import DetectOptions
@@ -159,7 +163,7 @@ def _explain(console, weights, sources, method, layer, conf, out, roi, heart_wei
     settings = ExplainSettings(method=method, layers=layer, per_detection=per_detection, sanity=sanity, seed=seed,
                                randomise=randomise)
     explainer, randomised = make_explainers(detector, settings, device)
-    options = DetectOptions(conf=conf)
+    options = DetectOptions(conf=conf, verify=verify)
     total = SanityReport(settings={**explainer.describe(), "seed": seed, "randomised": randomise})
     several = len(sources) > 1
     used: set[str] = set()
@@ -198,7 +202,7 @@ def _explain(console, weights, sources, method, layer, conf, out, roi, heart_wei
 
 
 def _compare(console, models, sources, names, method, layer, conf, out, roi, heart_weights, rows, slices, device,
-             trust) -> None:
+             trust, verify=True) -> None:
     import cv2
 
     from tqgd.data.readers import read_ct
@@ -231,7 +235,7 @@ def _compare(console, models, sources, names, method, layer, conf, out, roi, hea
         detector = load_slice_detector(path, device=device, trust=trust)
         columns.append(CompareModel(title, detector, Explainer(detector.model, native_size(detector), method, layer,
                                                                device)))
-    options = DetectOptions(conf=conf)
+    options = DetectOptions(conf=conf, verify=verify)
     grid, labels, record = [], [], []
     for number, source in enumerate(sources):
         volume = read_ct(source)
