@@ -61,9 +61,12 @@ def test_patch_samples_the_same_as_the_whole_volume_would():
     offsets = (np.arange(PATCH_PIXELS) - (PATCH_PIXELS - 1) / 2) * PATCH_MM / 0.6
     grid = np.meshgrid(z, (by.start + by.stop - 1) / 2 + offsets, (bx.start + bx.stop - 1) / 2 + offsets, indexing="ij")
     whole = ndimage.map_coordinates(hu, grid, order=1, mode="nearest")
-    low, high = WINDOW_HU
-    assert np.allclose(patch[0], np.clip((whole - low) / (high - low), 0, CHANNEL0_MAX), atol=1e-5)
     mask = ndimage.map_coordinates((labels == candidate.label).astype(np.float32), grid, order=1, mode="constant")
+    low, high = WINDOW_HU
+    beyond = (bz.start + bz.stop - 1) // 2 + np.arange(PATCH_SLICES) - PATCH_SLICES // 2
+    beyond = (beyond < 0) | (beyond > 11)  # slices past the 12-slice scan read as air, their mask as empty
+    whole[beyond], mask[beyond] = low, 0.0
+    assert np.allclose(patch[0], np.clip((whole - low) / (high - low), 0, CHANNEL0_MAX), atol=1e-5)
     assert np.allclose(patch[1], mask, atol=1e-6)
 
 
@@ -72,7 +75,9 @@ def test_slices_beyond_the_scan_read_as_air():
     hu[0:2, 10:14, 10:14] = 500.0
     labels, found = find_candidates(hu)
     patch, scalars = candidate_patch(hu, labels, found[0], (3.0, 0.7, 0.7))
-    # extent 0-1: centred on slice 0, patch slices -4..4, of which -4..-1 lie before the scan and 3, 4 after it
-    assert (patch[:, :4] == 0).all() and (patch[:, 7:] == 0).all()
-    assert patch[1, 4].max() > 0.5 and patch[1, 5].max() > 0.5 and patch[1, 6].max() == 0
+    # extent 0-1: centred on slice 0; patch index i holds slice i - half: before slice 0 and after slice 2, air
+    half = PATCH_SLICES // 2
+    assert (patch[:, :half] == 0).all() and (patch[:, half + 3:] == 0).all()
+    assert patch[0, half:half + 3].min() > 0  # the scan's three slices (40 HU soft tissue lies above the window's 0)
+    assert patch[1, half].max() > 0.5 and patch[1, half + 1].max() > 0.5 and patch[1, half + 2].max() == 0
     assert np.isclose(scalars[1], 0.6)

@@ -17,7 +17,7 @@ class ByLength:
 
     def probabilities(self, patches, scalars):
         self.calls += 1
-        assert patches.shape[1:] == (2, 9, 48, 48) and len(patches) == len(scalars)
+        assert patches.shape[1:] == (2, 15, 48, 48) and len(patches) == len(scalars)
         return np.where(scalars[:, 1] > 1.2, 0.01, 0.9)
 
 

@@ -35,7 +35,7 @@ def test_add_case_labels_components_by_the_reference_inside_the_heart_boxes():
     found = CandidateSet()
     assert add_case(found, hu, reference, (3.0, 0.5, 0.5), sidecar) == 4
     patches, scalars, labels = found.arrays()
-    assert patches.shape == (4, 2, 9, 48, 48) and patches.dtype == np.float16 and scalars.shape == (4, 4)
+    assert patches.shape == (4, 2, 15, 48, 48) and patches.dtype == np.float16 and scalars.shape == (4, 4)
     assert sorted(zip(found.kinds, labels.tolist())) == [("calcium", 1), ("calcium", 1), ("other", 0), ("stent", 0)]
     without_sidecar = CandidateSet()  # ROI: the reference's extent grown by 40 mm (all of this small scan)
     assert add_case(without_sidecar, hu, reference, (3.0, 0.5, 0.5)) == 5
@@ -53,7 +53,7 @@ def test_trained_and_exported_verifier_agrees_with_torch(tmp_path):
                            {"n": len(labels)})
     verifier = LesionVerifier(path)
     assert verifier.threshold == 0.1 and verifier.record["training_data"] == "unit test"
-    assert json.loads(json.dumps(verifier.record))["patch"] == [9, 48, 48, 0.7]
+    assert json.loads(json.dumps(verifier.record))["patch"] == [15, 48, 48, 0.7]
     with torch.no_grad():
         expected = torch.sigmoid(net(torch.from_numpy(patches.astype(np.float32)), torch.from_numpy(scalars))).numpy()
     assert np.allclose(verifier.probabilities(patches.astype(np.float32), scalars), expected, atol=1e-5)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 #: Patch geometry: slices, in-plane samples per side, in-plane sample spacing (mm).
-PATCH_SLICES = 9
+PATCH_SLICES = 15  # 22 mm at 1.5 mm slices: a stent's 12-30 mm length shows (9 slices scored it like a lesion)
 PATCH_PIXELS = 48
 PATCH_MM = 0.7
 #: HU mapped to 0..1 in channel 0 (values above keep growing to 1.2: metal and dense calcium stay apart).

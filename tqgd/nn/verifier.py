@@ -1,6 +1,6 @@
 """The lesion verifier's network: a small 3D CNN that says whether a >= 130 HU component is coronary calcium.
 
-Input: patches (B, 2, 9, 48, 48) and scalars (B, 4) from ``tqgd.data.lesion_patches``; output: logits (B,). Three
+Input: patches (B, 2, 15, 48, 48) and scalars (B, 4) from ``tqgd.data.lesion_patches``; output: logits (B,). Three
 in-plane downsamplings, one along z, global average pooling, and the scalars joined before a two-layer head.
 """
 
