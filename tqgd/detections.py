@@ -31,7 +31,8 @@ class Detection:
     class_name: str = "calcium"
     box_patient_mm: dict[str, list[float]] = field(default_factory=dict)
     # "model": the detector's box; "3d-completion": a found lesion's end slice, boxed or given its lesion's confidence
-    # by ``tqgd.engine.lesion_tips`` (no model output of its own)
+    # by ``tqgd.engine.lesion_tips`` (no model output of its own); "verifier": an unboxed component the lesion
+    # verifier is sure of (``tqgd.verify.rescue``)
     origin: str = "model"
 
 

@@ -189,12 +189,12 @@ def test_help_has_an_example(monkeypatch, capsys) -> None:
 
 
 def test_whole_lesion_flags_map_to_the_detect_option(monkeypatch, capsys) -> None:
-    from tqgd.cli.detect import whole_lesion_option
+    from tqgd.cli.detect import score_option
     from tqgd.engine.detect import DetectOptions
     from tqgd.engine.lesion_tips import WHOLE_LESION_SCORE
 
-    assert DetectOptions(**whole_lesion_option(True, None)).whole_lesion_score == WHOLE_LESION_SCORE
-    assert DetectOptions(**whole_lesion_option(True, 0.8)).whole_lesion_score == 0.8
-    assert DetectOptions(**whole_lesion_option(False, 0.8)).whole_lesion_score is None
+    assert DetectOptions(**score_option("whole_lesion_score", True, None)).whole_lesion_score == WHOLE_LESION_SCORE
+    assert DetectOptions(**score_option("whole_lesion_score", True, 0.8)).whole_lesion_score == 0.8
+    assert DetectOptions(**score_option("whole_lesion_score", False, 0.8)).whole_lesion_score is None
     _, out, _ = run_tqgd(monkeypatch, capsys, "detect", "--help")
     assert f"(default: {WHOLE_LESION_SCORE})" in " ".join(out.replace("│", " ").split())  # the help tells the truth

@@ -93,3 +93,31 @@ def test_a_component_the_verifier_is_sure_of_is_completed_whole(monkeypatch, who
     assert completion["whole_lesion_score"] == whole_score
     with pytest.raises(ConfigError, match="whole-lesion-score"):
         DetectOptions(whole_lesion_score=1.5)
+
+
+@pytest.mark.parametrize("names, rescued", [({0: "calcium"}, True), ({0: "LAD", 1: "RCA"}, False)])
+def test_an_unboxed_component_the_verifier_is_sure_of_is_rescued_whole(monkeypatch, names, rescued):
+    """The model boxes nothing; with ``rescue_score`` the deposit (scored 0.9) is seeded on one slice and completed
+    on its others, each box marked by origin; the rod (scored 0.1) stays out. A model without a calcium class
+    cannot name a rescued component: the run records why it skipped."""
+    spec = InputSpec(parse_window("calcium"))
+    detector = SimpleNamespace(input_spec=spec, windowing=spec.windowing, names=names, operating_conf=0.3,
+                               describe=lambda: {"weights": "fake"})
+    volume = _volume()
+    volume.hu[3, 8:14, 14:16] = 500.0  # slice 3 is the deposit's largest
+    monkeypatch.setattr(detect, "predict", lambda det, images, conf, imgsz=None: [np.zeros((0, 6)) for _ in images])
+    monkeypatch.setattr(detect, "load_verifier", lambda path=None: RejectLong())
+    result = detect_volume(volume, detector, None, DetectOptions(conf=0.2, snap_boxes=False, rescue_score=0.8))
+    found = {s.slice_index: [(d.box_xyxy, d.origin, d.confidence) for d in s.detections] for s in result.slices}
+    record = result.model["verifier"]["rescue"]
+    if rescued:
+        assert found == {2: [((8.0, 8.0, 14.0, 14.0), "3d-completion", 0.3)],
+                         3: [((8.0, 8.0, 16.0, 14.0), "verifier", 0.3)],
+                         4: [((8.0, 8.0, 14.0, 14.0), "3d-completion", 0.3)]}
+        assert record == {"min_score": 0.8, "min_voxels": 10, "confidence": 0.3, "scored_unboxed_components": 2,
+                          "rescued_components": 1}
+    else:
+        assert found == {} and record["skipped"] == "no calcium class in the model"
+    assert detect_volume(volume, detector, None, DetectOptions(conf=0.2, snap_boxes=False)).slices == []
+    with pytest.raises(ConfigError, match="rescue-score"):
+        DetectOptions(rescue_score=-0.1)

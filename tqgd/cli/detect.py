@@ -147,6 +147,13 @@ def detect(
     whole_lesion_score: float = typer.Option(None, "--whole-lesion-score", min=0.0, max=1.0, show_default=False,
                                              help="Verifier score from which a component is completed whole "
                                                   "(default: 0.5)."),
+    rescue_score: float = typer.Option(None, "--rescue-score", min=0.0, max=1.0, show_default=False,
+                                       help="With the verifier: also score the >= 130 HU components (10 voxels to "
+                                            "3000 mm³) in the heart crop that no box touches, and report those it "
+                                            "scores at least this as detections (origin 'verifier'), completed on "
+                                            "all their slices. Off by default: the shipped verifier does not yet "
+                                            "tell missed lesions from aortic-wall calcium well enough (0.95 is a "
+                                            "careful value)."),
     roi_crop: bool = typer.Option(None, "--roi-crop/--square-crop", show_default=False,
                                   help="Run the calcium model on the heart ROI itself, each side rounded up to 32 px, "
                                        "or on the square crop it was trained on. Default: the ROI crop for weights "
@@ -209,7 +216,8 @@ def detect(
                             complete_tips=complete_tips, verify=verify,
                             verifier=str(verifier) if verifier is not None else None,
                             verify_threshold=verify_threshold,
-                            **whole_lesion_option(whole_lesions, whole_lesion_score))
+                            **score_option("whole_lesion_score", whole_lesions, whole_lesion_score),
+                            rescue_score=rescue_score)
     if weights is None:
         weights, demo_heart = default_weights()
         heart_weights = heart_weights or demo_heart
@@ -253,9 +261,9 @@ def register(app: typer.Typer) -> None:
     app.command("detect")(detect)
 
 
-def whole_lesion_option(whole_lesions: bool, score: float | None) -> dict:
-    """``DetectOptions``' whole-lesion setting from the CLI: off with --tips-only, else the given score or its
-    default (``tqgd.engine.lesion_tips.WHOLE_LESION_SCORE``, not imported here to keep --help fast)."""
-    if not whole_lesions:
-        return {"whole_lesion_score": None}
-    return {} if score is None else {"whole_lesion_score": score}
+def score_option(name: str, on: bool, score: float | None) -> dict:
+    """A ``DetectOptions`` verifier-score setting (``whole_lesion_score``) from the CLI: None when switched off, else
+    the given score or the option's default (``WHOLE_LESION_SCORE``; not imported here to keep --help fast)."""
+    if not on:
+        return {name: None}
+    return {} if score is None else {name: score}

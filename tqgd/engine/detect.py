@@ -33,7 +33,7 @@ otherwise the recorded heart weights are used; weights trained on full slices ru
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,7 @@ from tqgd.engine.detect_model import SliceDetector, model_pixels, predict, to_bg
 from tqgd.engine.heart_crop import HeartCropper, HeartCropSettings, HeartROI
 from tqgd.engine.lesion_tips import TIP_MAX_AREA_PX, WHOLE_LESION_SCORE, complete_tips
 from tqgd.errors import CheckpointError, ConfigError
+from tqgd.verify.rescue import RESCUE_MIN_VOXELS, rescue_rows
 from tqgd.verify.runtime import load_verifier, verify_rows
 
 #: Confidence of weights that record no operating point (ultralytics' usual value).
@@ -83,6 +84,10 @@ class DetectOptions:
     # with the verifier and 3D completion: a component it scores at least this is completed whole (pieces of any
     # size), not only its small end slices; None: tips only
     whole_lesion_score: float | None = WHOLE_LESION_SCORE
+    # with the verifier: an unboxed component of ``rescue_min_voxels`` or more that it scores at least this is seeded
+    # as a detection and completed whole (``tqgd.verify.rescue``); None (default): only boxed components are judged
+    rescue_score: float | None = None
+    rescue_min_voxels: int = RESCUE_MIN_VOXELS
 
     def __post_init__(self) -> None:
         if self.conf is not None and not 0.0 <= self.conf < 1.0:
@@ -95,6 +100,10 @@ class DetectOptions:
             raise ConfigError(f"--verify-threshold must lie in [0, 1), got {self.verify_threshold}")
         if self.whole_lesion_score is not None and not 0.0 <= self.whole_lesion_score <= 1.0:
             raise ConfigError(f"--whole-lesion-score must lie in [0, 1], got {self.whole_lesion_score}")
+        if self.rescue_score is not None and not 0.0 <= self.rescue_score <= 1.0:
+            raise ConfigError(f"--rescue-score must lie in [0, 1], got {self.rescue_score}")
+        if self.rescue_min_voxels < 1:
+            raise ConfigError(f"--rescue-min-voxels must be 1 or more, got {self.rescue_min_voxels}")
 
 
 def box_patient_mm(volume: CTVolume, slice_index: int, box_xyxy: tuple[float, float, float, float]
@@ -298,7 +307,7 @@ def detect_volume(volume: CTVolume, detector: SliceDetector, roi: HeartROI | Non
                 kept[z] = full
         if progress is not None:
             progress(start + len(batch), len(todo))
-    verified, whole = None, None
+    verified, whole, seeded = None, None, {}
     if physics and options.verify:
         verifier = load_verifier(options.verifier)
         threshold = verifier.threshold if options.verify_threshold is None else options.verify_threshold
@@ -307,14 +316,16 @@ def detect_volume(volume: CTVolume, detector: SliceDetector, roi: HeartROI | Non
         verified = {**verifier.describe(threshold), **checked}
         if options.whole_lesion_score is not None:
             whole = {z: values >= options.whole_lesion_score for z, values in scores.items()}
+        if options.rescue_score is not None:
+            kept, whole, seeded, verified["rescue"] = _rescue(volume, detector, options, verifier, kept, whole,
+                                                              (x0, y0, x1, y1), conf)
     tips = physics and options.complete_tips
     completed: dict[str, int] = {}
     origins: dict[int, np.ndarray] = {}
     if tips:
         kept, completed, origins = complete_tips(volume.hu, kept, (x0, y0, x1, y1), options.physics_threshold_hu,
                                                  options.tip_max_area_px, whole)
-    slices = [SliceDetections(z, [_detection(volume, z, row, detector.names,
-                                             bool(origins[z][i]) if z in origins else False)
+    slices = [SliceDetections(z, [_detection(volume, z, row, detector.names, _origin(z, i, origins, seeded))
                                   for i, row in enumerate(kept[z])]) for z in sorted(kept)]
     meta = volume.meta
     source = str(meta.source) if options.include_identifiers else None  # folders are often named after the patient
@@ -337,10 +348,45 @@ def detect_volume(volume: CTVolume, detector: SliceDetector, roi: HeartROI | Non
                                   "verifier": verified})
 
 
-def _detection(volume: CTVolume, z: int, row: np.ndarray, names: dict[int, str], completed: bool = False
+#: Classes a rescued component is given, in order of preference (the single-class name, then OrCaScore's label 4).
+RESCUE_CLASSES = ("calcium", "undetermined")
+
+
+def _rescue(volume: CTVolume, detector: SliceDetector, options: DetectOptions, verifier, kept: dict[int, np.ndarray],
+            whole: dict[int, np.ndarray] | None, crop_xyxy: tuple[int, int, int, int], conf: float
+            ) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray], dict[int, range], dict[str, Any]]:
+    """``kept`` and ``whole`` with the seeds of ``tqgd.verify.rescue`` appended (marked whole), where on each slice
+    the seeds sit, and what detections.json records. Seeds take the weights' own operating confidence, so the run at
+    a lower ranking confidence sees the same seeds, ranked with the weakest boxes of the operating point."""
+    seed_conf = operating_conf(detector, replace(options, conf=None))
+    class_id = next((k for name in RESCUE_CLASSES for k, v in detector.names.items() if v == name), None)
+    record: dict[str, Any] = {"min_score": options.rescue_score, "min_voxels": options.rescue_min_voxels,
+                              "confidence": seed_conf}
+    if class_id is None or seed_conf < conf:
+        why = "no calcium class in the model" if class_id is None else "the run's confidence is above the seeds'"
+        return kept, whole or {}, {}, {**record, "skipped": why}
+    seeds, _, counts = rescue_rows(volume.hu, volume.spacing_mm, kept, verifier, crop_xyxy, seed_conf, class_id,
+                                   options.rescue_score, options.rescue_min_voxels, options.physics_threshold_hu)
+    kept, flags, seeded = dict(kept), dict(whole or {}), {}
+    for z, rows in seeds.items():
+        base = len(kept.get(z, ()))
+        seeded[z] = range(base, base + len(rows))
+        kept[z] = np.concatenate([kept[z], rows]) if z in kept else rows
+        flags[z] = np.concatenate([flags.get(z, np.zeros(base, dtype=bool)), np.ones(len(rows), dtype=bool)])
+    return kept, flags, seeded, {**record, **counts}
+
+
+def _origin(z: int, index: int, completed: dict[int, np.ndarray], seeded: dict[int, range]) -> str:
+    """Where row ``index`` of slice ``z`` came from: a rescued seed, 3D completion, or the model."""
+    if index in seeded.get(z, ()):
+        return "verifier"
+    return "3d-completion" if z in completed and completed[z][index] else "model"
+
+
+def _detection(volume: CTVolume, z: int, row: np.ndarray, names: dict[int, str], origin: str = "model"
                ) -> Detection:
     box = tuple(round(float(v), 3) for v in row[:4])
     class_id = int(row[5])
     return Detection(box_xyxy=box, confidence=round(float(row[4]), 5), class_id=class_id,  # type: ignore[arg-type]
                      class_name=names.get(class_id, str(class_id)), box_patient_mm=box_patient_mm(volume, z, box),
-                     origin="3d-completion" if completed else "model")
+                     origin=origin)
