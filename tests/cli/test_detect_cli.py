@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import shutil
 
 import cv2
@@ -188,13 +189,20 @@ def test_help_has_an_example(monkeypatch, capsys) -> None:
     assert code == 0 and "Example: tqgd detect" in out
 
 
-def test_whole_lesion_flags_map_to_the_detect_option(monkeypatch, capsys) -> None:
+@pytest.mark.parametrize("name, module, constant", [("whole_lesion_score", "lesion_tips", "WHOLE_LESION_SCORE"),
+                                                     ("rescue_score", "rescue", "RESCUE_SCORE")])
+def test_verifier_score_flags_map_to_the_detect_option(monkeypatch, capsys, name, module, constant) -> None:
+    import importlib
+
     from tqgd.cli.detect import score_option
     from tqgd.engine.detect import DetectOptions
-    from tqgd.engine.lesion_tips import WHOLE_LESION_SCORE
 
-    assert DetectOptions(**score_option("whole_lesion_score", True, None)).whole_lesion_score == WHOLE_LESION_SCORE
-    assert DetectOptions(**score_option("whole_lesion_score", True, 0.8)).whole_lesion_score == 0.8
-    assert DetectOptions(**score_option("whole_lesion_score", False, 0.8)).whole_lesion_score is None
+    package = "tqgd.engine" if module == "lesion_tips" else "tqgd.verify"
+    default = getattr(importlib.import_module(f"{package}.{module}"), constant)
+    assert getattr(DetectOptions(**score_option(name, True, None)), name) == default
+    assert getattr(DetectOptions(**score_option(name, True, 0.8)), name) == 0.8
+    assert getattr(DetectOptions(**score_option(name, False, 0.8)), name) is None
     _, out, _ = run_tqgd(monkeypatch, capsys, "detect", "--help")
-    assert f"(default: {WHOLE_LESION_SCORE})" in " ".join(out.replace("│", " ").split())  # the help tells the truth
+    text = " ".join(out.replace("│", " ").split())
+    after = re.split(re.escape("--" + name.replace("_", "-")) + r" (?:FLOAT|<float range>)", text)
+    assert len(after) == 2 and f"(default: {default})" in after[1][:300]  # the help tells the truth

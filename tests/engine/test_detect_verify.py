@@ -50,8 +50,11 @@ def test_rejected_components_lose_their_boxes_and_the_run_records_it(monkeypatch
     boxes = {s.slice_index: [d.box_xyxy for d in s.detections] for s in result.slices}
     if verify and physics:
         assert boxes == {3: [(8.0, 8.0, 14.0, 14.0)]}
+        # the rod, unboxed once rejected, is shown to the verifier again by rescue and stays out
         assert result.model["verifier"] == {"file": "stub.onnx", "threshold": 0.5, "checked_components": 2,
-                                            "rejected_components": 1, "dropped_boxes": 2}
+                                            "rejected_components": 1, "dropped_boxes": 2,
+                                            "rescue": {"min_score": 0.99, "min_voxels": 4, "confidence": 0.25,
+                                                       "scored_unboxed_components": 1, "rescued_components": 0}}
     else:
         assert boxes == {3: [(8.0, 8.0, 14.0, 14.0), (30.0, 30.0, 33.0, 33.0)], 5: [(30.0, 30.0, 33.0, 33.0)]}
         assert result.model["verifier"] is None
@@ -114,10 +117,11 @@ def test_an_unboxed_component_the_verifier_is_sure_of_is_rescued_whole(monkeypat
         assert found == {2: [((8.0, 8.0, 14.0, 14.0), "3d-completion", 0.3)],
                          3: [((8.0, 8.0, 16.0, 14.0), "verifier", 0.3)],
                          4: [((8.0, 8.0, 14.0, 14.0), "3d-completion", 0.3)]}
-        assert record == {"min_score": 0.8, "min_voxels": 10, "confidence": 0.3, "scored_unboxed_components": 2,
+        assert record == {"min_score": 0.8, "min_voxels": 4, "confidence": 0.3, "scored_unboxed_components": 2,
                           "rescued_components": 1}
     else:
         assert found == {} and record["skipped"] == "no calcium class in the model"
-    assert detect_volume(volume, detector, None, DetectOptions(conf=0.2, snap_boxes=False)).slices == []
+    off = DetectOptions(conf=0.2, snap_boxes=False, rescue_score=None)
+    assert detect_volume(volume, detector, None, off).slices == []
     with pytest.raises(ConfigError, match="rescue-score"):
         DetectOptions(rescue_score=-0.1)

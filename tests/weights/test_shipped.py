@@ -52,7 +52,8 @@ def test_detect_without_weights_uses_them_and_finds_most_lesions(monkeypatch, ca
         out = tmp_path / f"out{index}"
         code, text, err = run_tqgd(monkeypatch, capsys, "detect", series, "--out", out)
         assert code == 0, err
-        assert "PHANTOM WEIGHTS" in text and "physics filter: dropped" in " ".join(text.split())
+        said = " ".join(text.split())
+        assert "PHANTOM WEIGHTS" in text and "physics filter: dropped" in said and "rescue: " in said
         result = load_detections(out / "detections.json")
         assert result.model["training_data"] == PHANTOM_SHIPPED_DATA
         assert (out / "score.json").is_file()

@@ -147,13 +147,14 @@ def detect(
     whole_lesion_score: float = typer.Option(None, "--whole-lesion-score", min=0.0, max=1.0, show_default=False,
                                              help="Verifier score from which a component is completed whole "
                                                   "(default: 0.5)."),
+    rescue: bool = typer.Option(True, "--rescue/--no-rescue",
+                                help="With the verifier: also show it the >= 130 HU components (4 voxels to 3000 "
+                                     "mm³) in the heart crop that no box touches, and report those it is sure of "
+                                     "(score >= --rescue-score) as detections (origin 'verifier'), completed on all "
+                                     "their slices: small deposits the model lost."),
     rescue_score: float = typer.Option(None, "--rescue-score", min=0.0, max=1.0, show_default=False,
-                                       help="With the verifier: also score the >= 130 HU components (10 voxels to "
-                                            "3000 mm³) in the heart crop that no box touches, and report those it "
-                                            "scores at least this as detections (origin 'verifier'), completed on "
-                                            "all their slices. Off by default: the shipped verifier does not yet "
-                                            "tell missed lesions from aortic-wall calcium well enough (0.95 is a "
-                                            "careful value)."),
+                                       help="Verifier score from which an unboxed component is reported "
+                                            "(default: 0.99)."),
     roi_crop: bool = typer.Option(None, "--roi-crop/--square-crop", show_default=False,
                                   help="Run the calcium model on the heart ROI itself, each side rounded up to 32 px, "
                                        "or on the square crop it was trained on. Default: the ROI crop for weights "
@@ -217,7 +218,7 @@ def detect(
                             verifier=str(verifier) if verifier is not None else None,
                             verify_threshold=verify_threshold,
                             **score_option("whole_lesion_score", whole_lesions, whole_lesion_score),
-                            rescue_score=rescue_score)
+                            **score_option("rescue_score", rescue, rescue_score))
     if weights is None:
         weights, demo_heart = default_weights()
         heart_weights = heart_weights or demo_heart
@@ -262,8 +263,9 @@ def register(app: typer.Typer) -> None:
 
 
 def score_option(name: str, on: bool, score: float | None) -> dict:
-    """A ``DetectOptions`` verifier-score setting (``whole_lesion_score``) from the CLI: None when switched off, else
-    the given score or the option's default (``WHOLE_LESION_SCORE``; not imported here to keep --help fast)."""
+    """A ``DetectOptions`` verifier-score setting (``whole_lesion_score``, ``rescue_score``) from the CLI: None when
+    switched off, else the given score or the option's default (``WHOLE_LESION_SCORE``, ``RESCUE_SCORE``; not
+    imported here to keep --help fast)."""
     if not on:
         return {name: None}
     return {} if score is None else {name: score}

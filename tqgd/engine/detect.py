@@ -46,7 +46,7 @@ from tqgd.engine.detect_model import SliceDetector, model_pixels, predict, to_bg
 from tqgd.engine.heart_crop import HeartCropper, HeartCropSettings, HeartROI
 from tqgd.engine.lesion_tips import TIP_MAX_AREA_PX, WHOLE_LESION_SCORE, complete_tips
 from tqgd.errors import CheckpointError, ConfigError
-from tqgd.verify.rescue import RESCUE_MIN_VOXELS, rescue_rows
+from tqgd.verify.rescue import RESCUE_MIN_VOXELS, RESCUE_SCORE, rescue_rows
 from tqgd.verify.runtime import load_verifier, verify_rows
 
 #: Confidence of weights that record no operating point (ultralytics' usual value).
@@ -85,8 +85,8 @@ class DetectOptions:
     # size), not only its small end slices; None: tips only
     whole_lesion_score: float | None = WHOLE_LESION_SCORE
     # with the verifier: an unboxed component of ``rescue_min_voxels`` or more that it scores at least this is seeded
-    # as a detection and completed whole (``tqgd.verify.rescue``); None (default): only boxed components are judged
-    rescue_score: float | None = None
+    # as a detection and completed whole (``tqgd.verify.rescue``); None: only boxed components are judged
+    rescue_score: float | None = RESCUE_SCORE
     rescue_min_voxels: int = RESCUE_MIN_VOXELS
 
     def __post_init__(self) -> None:

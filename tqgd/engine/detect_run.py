@@ -181,6 +181,13 @@ def detect_scan(path: Path, out: Path, setup: DetectSetup, used: set[str], sever
         outcome.notes.append(f"lesion verifier: rejected {checked['rejected_components']} of "
                              f"{checked['checked_components']} boxed 3D components (score < {checked['threshold']:g}) "
                              f"and dropped their {checked['dropped_boxes']} boxes (--no-verify keeps them)")
+        rescue = checked.get("rescue")
+        if rescue is not None and "skipped" not in rescue:
+            outcome.notes.append(f"rescue: {rescue['rescued_components']} of {rescue['scored_unboxed_components']} "
+                                 f"unboxed components scored >= {rescue['min_score']:g} and were reported (origin "
+                                 "'verifier'; --no-rescue leaves them)")
+        elif rescue is not None:
+            outcome.notes.append(f"rescue skipped: {rescue['skipped']}")
     tips = result.model.get("tip_completion")
     if tips is not None and tips["added_boxes"] + tips["raised_boxes"]:
         whole = tips.get("whole_lesion_score")
