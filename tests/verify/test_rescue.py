@@ -59,3 +59,16 @@ def test_crop_offsets_and_separate_pieces():
     np.testing.assert_array_equal(seeds[2], [[20, 20, 23, 26, 0.3, 2], [26, 20, 29, 26, 0.3, 2]])
     seeds, _, _ = rescue_rows(hu, (1.0, 1.0, 1.0), {}, ByVolume(), (15, 15, 45, 45), 0.3, 2, min_score=0.999)
     assert seeds == {}
+
+
+def test_small_faint_components_are_not_scored():
+    """Under FAINT_VOXELS voxels a component needs a voxel of FAINT_PEAK_HU or more to be shown to the verifier."""
+    from tqgd.verify.rescue import FAINT_PEAK_HU, FAINT_VOXELS
+
+    hu = np.full((6, 40, 40), 30.0, dtype=np.float32)
+    hu[2, 5:7, 5:8] = FAINT_PEAK_HU - 5          # 6 voxels, faint: skipped
+    hu[2, 20:22, 5:8] = FAINT_PEAK_HU             # 6 voxels at the floor: scored
+    hu[2:4, 5:10, 25:27] = FAINT_PEAK_HU - 5      # 20 voxels, faint but not small: scored
+    verifier = ByVolume()
+    _, _, counts = rescue_rows(hu, (1.0, 1.0, 1.0), {}, verifier, (0, 0, 40, 40), 0.3, 0, min_voxels=4)
+    assert FAINT_VOXELS > 6 and counts["scored_unboxed_components"] == 2 and verifier.asked == 2
