@@ -4,7 +4,11 @@
 Without ``--sets`` it trains on the default phantom sets (``DEFAULT_SETS``: fixed seeds, never the benchmark's test
 patients), generated into WORK. Each step is skipped when its output exists, so a killed run resumes.
 
+With several ``--seeds`` each seed's verifier is trained (``verifier-seed<N>.onnx``, kept for a resumed run) and
+``verifier.onnx`` is their merge (``tqgd.verify.ensemble``): one file scoring the mean of their probabilities.
+
 Example: python tools/train_verifier.py --work /tmp/tqgd-verifier --install        # ~45 min on 2 CPU cores
+         python tools/train_verifier.py --work /tmp/v --seeds 0 1 2 --install      # three seeds, merged
          python tools/train_verifier.py --work /tmp/v --sets data/orcascore/train   # OrCaScore-layout folders
 """
 
@@ -64,12 +68,37 @@ def subsample(kinds, most: int, seed: int):
 HARD_KINDS = ("stent", "aortic_wall", "aortic_root", "aortic_valve", "mitral_annulus", "lymph_node", "pericardium")
 
 
+def _train_one(data, args, seed: int, described: str, path: Path) -> Path:
+    """Train and export the verifier of one seed at ``path`` (kept when it exists: a resumed run)."""
+    import numpy as np
+
+    from tqgd.verify.train import VerifierRecipe, export_verifier, train_verifier
+
+    if path.is_file() and path.name != "verifier.onnx":
+        print(f"seed {seed}: reusing {path}", flush=True)
+        return path
+    keep = subsample(data["kinds"], args.max_per_kind, seed)
+    kinds = {str(k): int(n) for k, n in zip(*np.unique(data["kinds"][keep], return_counts=True), strict=True)}
+    print(f"\nseed {seed}: {keep.size} of {len(data['labels'])} candidates: {kinds}", flush=True)
+    recipe = VerifierRecipe(epochs=args.epochs, seed=seed, threshold=args.threshold)
+    weights = np.where(np.isin(data["kinds"][keep], HARD_KINDS), args.hard_weight, 1.0)
+    net, losses = train_verifier(data["patches"][keep], data["scalars"][keep], data["labels"][keep], recipe,
+                                 progress=lambda e, n, loss: print(f"epoch {e}/{n}: loss {loss:.4f}", flush=True),
+                                 weights=weights)
+    record = {"candidates": kinds, "hard_weight": args.hard_weight, "final_loss": round(losses[-1], 4)}
+    out = export_verifier(net, path, recipe, described, record)
+    print(f"wrote {out}")
+    print(json.dumps({"seed": seed, "losses": [round(v, 4) for v in losses]}), flush=True)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", type=Path, required=True, help="folder for sets, candidates and the export")
     parser.add_argument("--sets", type=Path, nargs="+", help="OrCaScore-layout folders (default: the phantom sets)")
     parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0],
+                        help="training seed(s); several are trained one by one and merged into one verifier")
     parser.add_argument("--max-per-kind", type=int, default=1500,
                         help="keep at most this many non-calcium candidates of one kind (bone dominates; seeded)")
     parser.add_argument("--hard-weight", type=float, default=5.0,
@@ -81,8 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
 
     from tqgd.verify.dataset import collect_candidates
+    from tqgd.verify.ensemble import merge_verifiers
     from tqgd.verify.runtime import SHIPPED_VERIFIER
-    from tqgd.verify.train import VerifierRecipe, export_verifier, train_verifier
 
     args.work.mkdir(parents=True, exist_ok=True)
     roots = args.sets or make_default_sets(args.work)
@@ -95,25 +124,20 @@ def main(argv: list[str] | None = None) -> int:
         np.savez(tmp, patches=patches, scalars=scalars, labels=labels, kinds=np.array(found.kinds))
         tmp.replace(cache)
     data = np.load(cache)
-    keep = subsample(data["kinds"], args.max_per_kind, args.seed)
-    kinds = {str(k): int(n) for k, n in zip(*np.unique(data["kinds"][keep], return_counts=True), strict=True)}
-    print(f"\n{keep.size} of {len(data['labels'])} candidates: {kinds}", flush=True)
-    recipe = VerifierRecipe(epochs=args.epochs, seed=args.seed, threshold=args.threshold)
-    weights = np.where(np.isin(data["kinds"][keep], HARD_KINDS), args.hard_weight, 1.0)
-    net, losses = train_verifier(data["patches"][keep], data["scalars"][keep], data["labels"][keep], recipe,
-                                 progress=lambda e, n, loss: print(f"epoch {e}/{n}: loss {loss:.4f}", flush=True),
-                                 weights=weights)
     described = ("synthetic phantom (tqgd): not clinically trained, not for patient care; sets "
                  + ", ".join(f"{r.name}" for r in roots)) if not args.sets else ", ".join(str(r) for r in roots)
     if not args.sets:
         described += f" (seeds: { {name: spec[0] for name, spec in DEFAULT_SETS.items()} })"
-    record = {"candidates": kinds, "hard_weight": args.hard_weight, "final_loss": round(losses[-1], 4)}
-    out = export_verifier(net, args.work / "verifier.onnx", recipe, described, record)
-    print(f"wrote {out}")
+    if len(args.seeds) == 1:
+        out = _train_one(data, args, args.seeds[0], described, args.work / "verifier.onnx")
+    else:
+        members = [_train_one(data, args, seed, described, args.work / f"verifier-seed{seed}.onnx")
+                   for seed in args.seeds]
+        out = merge_verifiers(members, args.work / "verifier.onnx")
+        print(f"merged {len(members)} seeds into {out}")
     if args.install:
         shutil.copyfile(out, SHIPPED_VERIFIER)
         print(f"installed {SHIPPED_VERIFIER}")
-    print(json.dumps({"losses": [round(v, 4) for v in losses]}))
     return 0
 
 

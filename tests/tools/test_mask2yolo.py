@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -15,7 +14,9 @@ from scipy import ndimage
 
 from tqgd.data.formats.yolo import read_yolo_labels
 
-SCRIPT = Path(__file__).resolve().parents[2] / "tools" / "mask2yolo.py"
+from tests.tools.tool_scripts import TOOLS, load_tool
+
+SCRIPT = TOOLS / "mask2yolo.py"
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
@@ -25,10 +26,7 @@ def run(*args: str) -> subprocess.CompletedProcess:
 
 def script_main():
     """The script's ``main`` loaded from its file, for in-process runs."""
-    spec = importlib.util.spec_from_file_location("mask2yolo_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
+    return load_tool("mask2yolo").main
 
 
 def boxes_of(path: Path, width: int, height: int) -> set[tuple[int, ...]]:

@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
-from pathlib import Path
 
 import torch
 
 import tqgd  # noqa: F401  (configures ultralytics before anything imports it)
 from tqgd.nn.tasks import TQGDDetectionModel
 
-SCRIPT = Path(__file__).resolve().parents[2] / "tools" / "ship_weights.py"
+from tests.tools.tool_scripts import load_tool
 
-
-def _script():
-    spec = importlib.util.spec_from_file_location("ship_weights_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_a_fine_tune_of_a_fine_tune_still_names_the_architecture(tmp_path):
@@ -28,7 +20,7 @@ def test_a_fine_tune_of_a_fine_tune_still_names_the_architecture(tmp_path):
     torch.save({"model": model, "ema": None, "train_args": {"model": "/elsewhere/first.pt"}}, checkpoint)
     card = tmp_path / "card.json"
     card.write_text(json.dumps({"settings": {"model": "yolov5b-panet-n"}}))
-    record = _script().initialised_from(checkpoint, card)["initialised_from"]
+    record = load_tool("ship_weights").initialised_from(checkpoint, card)["initialised_from"]
     assert record["architecture"] == "yolov5b-panet-n"  # train_args name the .pt it was fine-tuned from
     assert record["sha256"] == hashlib.sha256(checkpoint.read_bytes()).hexdigest()
     assert record["file"] == "second.pt" and record["card"]["settings"]["model"] == "yolov5b-panet-n"
