@@ -67,9 +67,10 @@ class LesionVerifier:
         return np.concatenate(out) if out else np.zeros(0)
 
     def describe(self, threshold: float) -> dict:
-        """What detections.json records about this verifier."""
+        """What detections.json records about this verifier (``seeds``: its training seed, or each merged member's)."""
+        members = self.record.get("members") or [self.record.get("recipe", {})]
         return {"file": self.path.name, "sha256_16": self.digest, "threshold": threshold,
-                "training_data": self.record.get("training_data")}
+                "training_data": self.record.get("training_data"), "seeds": [m.get("seed") for m in members]}
 
 
 @functools.lru_cache(maxsize=4)
