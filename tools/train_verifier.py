@@ -5,7 +5,8 @@ Without ``--sets`` it trains on the default phantom sets (``DEFAULT_SETS``: fixe
 patients), generated into WORK. Each step is skipped when its output exists, so a killed run resumes.
 
 With several ``--seeds`` each seed's verifier is trained (``verifier-seed<N>.onnx``, kept for a resumed run) and
-``verifier.onnx`` is their merge (``tqgd.verify.ensemble``): one file scoring the mean of their probabilities.
+``verifier.onnx`` is their merge (``tqgd.verify.ensemble``): one file scoring the mean (``--combine min``: the
+minimum) of their probabilities.
 
 Example: python tools/train_verifier.py --work /tmp/tqgd-verifier --install        # ~45 min on 2 CPU cores
          python tools/train_verifier.py --work /tmp/v --seeds 0 1 2 --install      # three seeds, merged
@@ -99,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0],
                         help="training seed(s); several are trained one by one and merged into one verifier")
+    parser.add_argument("--combine", choices=("mean", "min"), default="mean",
+                        help="how merged seeds' probabilities combine (min: kept only when every seed keeps it)")
     parser.add_argument("--max-per-kind", type=int, default=1500,
                         help="keep at most this many non-calcium candidates of one kind (bone dominates; seeded)")
     parser.add_argument("--hard-weight", type=float, default=5.0,
@@ -133,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         members = [_train_one(data, args, seed, described, args.work / f"verifier-seed{seed}.onnx")
                    for seed in args.seeds]
-        out = merge_verifiers(members, args.work / "verifier.onnx")
+        out = merge_verifiers(members, args.work / "verifier.onnx", args.combine)
         print(f"merged {len(members)} seeds into {out}")
     if args.install:
         shutil.copyfile(out, SHIPPED_VERIFIER)

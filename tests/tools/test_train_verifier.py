@@ -41,3 +41,5 @@ def test_several_seeds_are_trained_kept_and_merged(tmp_path, capsys):
     assert (tmp_path / "verifier-seed3.onnx").stat().st_mtime_ns == first
     assert "seed 3: reusing" in capsys.readouterr().out
     assert LesionVerifier(tmp_path / "verifier.onnx").digest == merged.digest
+    assert load_tool("train_verifier").main([*argv, "--combine", "min"]) == 0
+    assert LesionVerifier(tmp_path / "verifier.onnx").record["combine"] == "min"

@@ -40,11 +40,22 @@ def test_merged_verifier_scores_the_mean_probability_of_its_members(tmp_path):
     each = np.stack([LesionVerifier(path).probabilities(patches, scalars) for path in members])
     assert len(patches) == 3 and np.ptp(each, axis=0).max() > 1e-3  # the members disagree, so the mean is a test
     assert np.allclose(merged.probabilities(patches, scalars), each.mean(axis=0), atol=1e-6)
-    assert merged.threshold == 0.1 and merged.record["averaging"] == "mean probability"
+    assert merged.threshold == 0.1 and merged.record["combine"] == "mean"
     assert [(m["file"], m["seed"], m["final_loss"]) for m in merged.record["members"]] == [
         ("seed0.onnx", 0, 0.0), ("seed1.onnx", 1, 0.1), ("seed2.onnx", 2, 0.2)]
     assert merged.describe(0.1)["seeds"] == [0, 1, 2] and LesionVerifier(members[1]).describe(0.1)["seeds"] == [1]
     assert not list(tmp_path.glob(".verifier.onnx*"))
+
+
+def test_the_min_combination_keeps_only_what_every_member_keeps(tmp_path):
+    members = [_member(tmp_path, seed) for seed in (0, 1, 2)]
+    merged = LesionVerifier(merge_verifiers(members, tmp_path / "verifier.onnx", combine="min"))
+    patches, scalars = _candidates()
+    each = np.stack([LesionVerifier(path).probabilities(patches, scalars) for path in members])
+    assert np.allclose(merged.probabilities(patches, scalars), each.min(axis=0), atol=1e-6)
+    assert merged.record["combine"] == "min"
+    with pytest.raises(ValueError, match="combine must be one of"):
+        merge_verifiers(members, tmp_path / "other.onnx", combine="median")
 
 
 def test_saturated_members_stay_finite(tmp_path):

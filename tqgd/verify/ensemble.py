@@ -1,8 +1,8 @@
-"""Merge exported lesion verifiers into one ONNX file that scores the mean of their probabilities.
+"""Merge exported lesion verifiers into one ONNX file that scores the mean (or minimum) of their probabilities.
 
-Verifier trainings differ from seed to seed about as much as recipe changes do, so tqgd ships the mean of a few
-seeds. One file keeps ``tqgd detect --verifier`` and the runtime unchanged: the merged graph outputs the logit of the
-mean probability, which ``LesionVerifier.probabilities`` turns back into that mean.
+Verifier trainings differ from seed to seed about as much as recipe changes do; a merge of a few seeds is one way to
+steady them. One file keeps ``tqgd detect --verifier`` and the runtime unchanged: the merged graph outputs the logit
+of the combined probability, which ``LesionVerifier.probabilities`` turns back into that probability.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from pathlib import Path
 
 #: Probabilities are clipped to [EPS, 1 - EPS] before the logit, so the mean of saturated members stays finite.
 EPS = 1e-6
+#: How members' probabilities combine: the ONNX operator of each choice.
+COMBINE = {"mean": "Mean", "min": "Min"}
 #: Record fields every member must share: the patch geometry and scalar inputs the runtime checks, and the threshold.
 SHARED = ("patch", "scalars", "threshold")
 
@@ -48,9 +50,10 @@ def _member_nodes(model, index: int) -> tuple[list, list, str]:
     return nodes, list(graph.initializer), probability
 
 
-def merge_verifiers(paths: list[str | Path], out: str | Path) -> Path:
-    """Write one verifier at ``out`` whose logit is that of the mean of the members' probabilities; its record is
-    the first member's plus ``members`` (file, sha256_16, seed, final loss of each). Needs the ``onnx`` package."""
+def merge_verifiers(paths: list[str | Path], out: str | Path, combine: str = "mean") -> Path:
+    """Write one verifier at ``out`` whose logit is that of the members' ``combine`` ("mean", or "min": a component
+    kept only when every member keeps it) probability; its record is the first member's plus ``members`` (file,
+    sha256_16, seed, final loss of each) and ``combine``. Needs the ``onnx`` package."""
     import numpy as np
     import onnx
     from onnx import helper, numpy_helper
@@ -58,6 +61,8 @@ def merge_verifiers(paths: list[str | Path], out: str | Path) -> Path:
     from tqgd.io import atomic_path
 
     paths = [Path(p) for p in paths]
+    if combine not in COMBINE:
+        raise ValueError(f"combine must be one of {sorted(COMBINE)}, got {combine!r}")
     if len(paths) < 2:
         raise ValueError(f"merging needs two or more verifiers, got {len(paths)}")
     models, records = [], []
@@ -82,8 +87,8 @@ def merge_verifiers(paths: list[str | Path], out: str | Path) -> Path:
                      numpy_helper.from_array(np.array(1 - EPS, np.float32), "one_minus_eps"),
                      numpy_helper.from_array(np.array(1, np.float32), "one")]
     output = models[0].graph.output[0]
-    nodes += [helper.make_node("Mean", probabilities, ["mean"]),
-              helper.make_node("Clip", ["mean", "eps", "one_minus_eps"], ["clipped"]),
+    nodes += [helper.make_node(COMBINE[combine], probabilities, ["combined"]),
+              helper.make_node("Clip", ["combined", "eps", "one_minus_eps"], ["clipped"]),
               helper.make_node("Sub", ["one", "clipped"], ["complement"]),
               helper.make_node("Div", ["clipped", "complement"], ["odds"]),
               helper.make_node("Log", ["odds"], [output.name])]
@@ -95,7 +100,7 @@ def merge_verifiers(paths: list[str | Path], out: str | Path) -> Path:
                for path, record in zip(paths, records, strict=True)]
     entry = merged.metadata_props.add()
     entry.key, entry.value = "tqgd_verifier", json.dumps({**records[0], "members": members,
-                                                          "averaging": "mean probability"})
+                                                          "combine": combine})
     out = Path(out)
     with atomic_path(out) as tmp:
         onnx.save(merged, str(tmp))
