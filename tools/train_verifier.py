@@ -69,13 +69,14 @@ def subsample(kinds, most: int, seed: int):
 HARD_KINDS = ("stent", "aortic_wall", "aortic_root", "aortic_valve", "mitral_annulus", "lymph_node", "pericardium")
 
 
-def _train_one(data, args, seed: int, described: str, path: Path) -> Path:
-    """Train and export the verifier of one seed at ``path`` (kept when it exists: a resumed run)."""
+def _train_one(data, args, seed: int, described: str, path: Path, reuse: bool) -> Path:
+    """Train and export the verifier of one seed at ``path``; with ``reuse`` an existing file is kept (a resumed run
+    of several seeds)."""
     import numpy as np
 
     from tqgd.verify.train import VerifierRecipe, export_verifier, train_verifier
 
-    if path.is_file() and path.name != "verifier.onnx":
+    if reuse and path.is_file():
         print(f"seed {seed}: reusing {path}", flush=True)
         return path
     keep = subsample(data["kinds"], args.max_per_kind, seed)
@@ -132,9 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.sets:
         described += f" (seeds: { {name: spec[0] for name, spec in DEFAULT_SETS.items()} })"
     if len(args.seeds) == 1:
-        out = _train_one(data, args, args.seeds[0], described, args.work / "verifier.onnx")
+        out = _train_one(data, args, args.seeds[0], described, args.work / "verifier.onnx", reuse=False)
     else:
-        members = [_train_one(data, args, seed, described, args.work / f"verifier-seed{seed}.onnx")
+        members = [_train_one(data, args, seed, described, args.work / f"verifier-seed{seed}.onnx", reuse=True)
                    for seed in args.seeds]
         out = merge_verifiers(members, args.work / "verifier.onnx", args.combine)
         print(f"merged {len(members)} seeds into {out}")

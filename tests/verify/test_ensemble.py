@@ -43,6 +43,7 @@ def test_merged_verifier_scores_the_mean_probability_of_its_members(tmp_path):
     assert merged.threshold == 0.1 and merged.record["combine"] == "mean"
     assert [(m["file"], m["seed"], m["final_loss"]) for m in merged.record["members"]] == [
         ("seed0.onnx", 0, 0.0), ("seed1.onnx", 1, 0.1), ("seed2.onnx", 2, 0.2)]
+    assert merged.record["recipe"]["seed"] == [0, 1, 2] and "counts" not in merged.record  # no member's own numbers
     assert merged.describe(0.1)["seeds"] == [0, 1, 2] and LesionVerifier(members[1]).describe(0.1)["seeds"] == [1]
     assert not list(tmp_path.glob(".verifier.onnx*"))
 

@@ -1,8 +1,10 @@
 """Merge exported lesion verifiers into one ONNX file that scores the mean (or minimum) of their probabilities.
 
-Verifier trainings differ from seed to seed about as much as recipe changes do; a merge of a few seeds is one way to
-steady them. One file keeps ``tqgd detect --verifier`` and the runtime unchanged: the merged graph outputs the logit
-of the combined probability, which ``LesionVerifier.probabilities`` turns back into that probability.
+Verifier trainings differ from seed to seed about as much as recipe changes do; a merge combines several seeds in one
+file, though neither the mean nor the minimum of three seeds beat the best single seed when measured (BENCHMARKS.md,
+"Verifier training seeds, and merging them"). One file keeps ``tqgd detect --verifier`` and the runtime unchanged:
+the merged graph outputs the logit of the combined probability, which ``LesionVerifier.probabilities`` turns back
+into that probability.
 """
 
 from __future__ import annotations
@@ -52,8 +54,9 @@ def _member_nodes(model, index: int) -> tuple[list, list, str]:
 
 def merge_verifiers(paths: list[str | Path], out: str | Path, combine: str = "mean") -> Path:
     """Write one verifier at ``out`` whose logit is that of the members' ``combine`` ("mean", or "min": a component
-    kept only when every member keeps it) probability; its record is the first member's plus ``members`` (file,
-    sha256_16, seed, final loss of each) and ``combine``. Needs the ``onnx`` package."""
+    kept only when every member keeps it) probability; its record is the first member's, with ``recipe.seed`` the
+    list of the members' seeds and without its ``counts``, plus ``members`` (file, sha256_16, seed, final loss of
+    each) and ``combine``. Needs the ``onnx`` package."""
     import numpy as np
     import onnx
     from onnx import helper, numpy_helper
@@ -99,8 +102,9 @@ def merge_verifiers(paths: list[str | Path], out: str | Path, combine: str = "me
                 "seed": record.get("recipe", {}).get("seed"), "final_loss": record.get("counts", {}).get("final_loss")}
                for path, record in zip(paths, records, strict=True)]
     entry = merged.metadata_props.add()
-    entry.key, entry.value = "tqgd_verifier", json.dumps({**records[0], "members": members,
-                                                          "combine": combine})
+    shared = {key: value for key, value in records[0].items() if key != "counts"}  # per member: in ``members``
+    shared["recipe"] = {**records[0].get("recipe", {}), "seed": [member["seed"] for member in members]}
+    entry.key, entry.value = "tqgd_verifier", json.dumps({**shared, "members": members, "combine": combine})
     out = Path(out)
     with atomic_path(out) as tmp:
         onnx.save(merged, str(tmp))
