@@ -74,8 +74,17 @@ def test_volumes_give_detections_overlays_and_a_score(scans, monkeypatch, capsys
     score = json.loads((tmp_path / "out" / "score.json").read_text())
     assert f"Calcium score: {data['scan_id']}" in out and score["risk_category"] in out
     assert "trained on full slices" in out and data["heart_roi_xyxy"] is None
+    assert data["model"]["tip_completion"]["bridge_gaps"] is True  # on by default
     if kind == "dicom":
         assert data["series_uid"] and data["series_uid"] == read_ct(scans["dicom"]).meta.series_uid
+
+
+def test_no_bridge_gaps_is_passed_on_and_recorded(scans, monkeypatch, capsys, tmp_path) -> None:
+    code, _, err = run_tqgd(monkeypatch, capsys, "detect", scans["mhd"], "--weights", scans["weights"], "--out",
+                            tmp_path / "out", "--conf", LOW_CONF, "--no-bridge-gaps")
+    assert code == 0, err
+    assert _check_outputs(tmp_path / "out", scans["volume"].shape, scored=True)["model"]["tip_completion"][
+        "bridge_gaps"] is False
 
 
 def test_single_dicom_file_is_one_slice(scans, monkeypatch, capsys, tmp_path) -> None:

@@ -73,6 +73,22 @@ def test_a_row_marked_whole_completes_pieces_of_any_size_and_only_its_own_compon
     assert list(unmarked) == [2]
 
 
+def test_bridge_fills_a_gap_between_two_boxed_slices_at_the_weaker_confidence():
+    """Boxes on slices 1 and 3 (0.61, 0.63): the 40 px middle piece is left alone without ``bridge``, and gets its
+    tight box at 0.61 with it; a box on one slice only bridges nothing (no box beyond the 30 px pieces)."""
+    hu = _lesion_volume()
+    ends = {1: BODY[1], 3: BODY[3]}
+    plain, counts, _ = complete_tips(hu, ends, (0, 0, 40, 40))
+    assert sorted(plain) == [0, 1, 3, 4] and counts["added_boxes"] == 2
+    bridged, counts, changed = complete_tips(hu, ends, (0, 0, 40, 40), bridge=True)
+    labels, _ = ndimage.label(hu >= 130)
+    lesion = labels == labels[2, 12, 14]
+    assert sorted(bridged) == [0, 1, 2, 3, 4] and counts == {"added_boxes": 3, "raised_boxes": 0}
+    assert bridged[2].tolist() == [[*_tight_box(lesion[2]), 0.61, 0]] and changed[2].tolist() == [True]
+    alone, counts, _ = complete_tips(hu, {2: BODY[2]}, (0, 0, 40, 40), bridge=True)
+    assert list(alone) == [2] and counts["added_boxes"] == 0
+
+
 def test_only_calcium_inside_the_crop_and_above_the_threshold_counts():
     hu = _lesion_volume()
     out, counts, _ = complete_tips(hu, BODY, (0, 0, 40, 40), threshold_hu=260.0)  # the 250 HU tip is not calcium
@@ -81,17 +97,21 @@ def test_only_calcium_inside_the_crop_and_above_the_threshold_counts():
     assert 0 not in out and 4 in out
 
 
-def test_completing_a_low_confidence_pass_then_keeping_c_equals_completing_the_boxes_kept_at_c():
+@pytest.mark.parametrize("bridge", [False, True])
+def test_completing_a_low_confidence_pass_then_keeping_c_equals_completing_the_boxes_kept_at_c(bridge):
     """The operating-point sweep keeps one low-confidence pass's boxes at each candidate: a weak box already on a tip
-    is raised to its lesion's confidence, as the tip's added box would have it."""
+    is raised to its lesion's confidence, as the tip's added box would have it; a bridged gap likewise."""
     hu = _lesion_volume()
-    weak = {**BODY, 0: np.array([[14.0, 12.0, 16.0, 13.0, 0.05, 0]]), 4: np.array([[29.0, 29.0, 33.0, 33.0, 0.3, 0]])}
-    low, counts, changed = complete_tips(hu, weak, (0, 0, 40, 40))
-    assert counts == {"added_boxes": 1, "raised_boxes": 1}
+    weak = {1: BODY[1], 3: BODY[3], 0: np.array([[14.0, 12.0, 16.0, 13.0, 0.05, 0]]),
+            4: np.array([[29.0, 29.0, 33.0, 33.0, 0.3, 0]])}
+    if not bridge:
+        weak[2] = BODY[2]
+    low, counts, changed = complete_tips(hu, weak, (0, 0, 40, 40), bridge=bridge)
+    assert counts == {"added_boxes": 2 if bridge else 1, "raised_boxes": 1}
     assert changed[0].tolist() == [True] and changed[4].tolist() == [False, True]  # raised on 0, added on 4
     for c in (0.01, 0.1, 0.5, 0.62, 0.7):
         kept = {z: r[r[:, 4] >= c] for z, r in weak.items() if (r[:, 4] >= c).any()}
-        direct, _, _ = complete_tips(hu, kept, (0, 0, 40, 40))
+        direct, _, _ = complete_tips(hu, kept, (0, 0, 40, 40), bridge=bridge)
         filtered = {z: r[r[:, 4] >= c] for z, r in low.items() if (r[:, 4] >= c).any()}
         assert sorted(direct) == sorted(filtered)
         for z in direct:
@@ -125,3 +145,22 @@ def test_detect_volume_completes_and_records(monkeypatch, tmp_path, complete, ph
     assert {s.slice_index: [d.origin for d in s.detections] for s in reread.slices} == origins
     record = result.model["tip_completion"]
     assert (record["added_boxes"] if record else None) == (2 if expect_tip else None)
+
+
+@pytest.mark.parametrize("bridge", [True, False])
+def test_detect_volume_bridges_a_skipped_middle_slice_by_default(monkeypatch, bridge):
+    """The model boxes slices 1 and 3 only: detect's default boxes the 40 px piece between them (origin
+    3d-completion) and records it; ``bridge_gaps=False`` leaves the gap."""
+    meta = ScanMetadata(source=Path("synthetic"), format="synthetic", has_hu=True)
+    volume = CTVolume(hu=_lesion_volume(), spacing_mm=(3.0, 0.5, 0.5), origin_mm=(0.0, 0.0, 0.0),
+                      direction=np.eye(3), meta=meta)
+    spec = InputSpec(parse_window("calcium"))
+    detector = SimpleNamespace(input_spec=spec, windowing=spec.windowing, names={0: "calcium"},
+                               describe=lambda: {"weights": "fake"})
+    per_slice = [np.zeros((0, 6)), BODY[1], np.zeros((0, 6)), BODY[3], np.zeros((0, 6))]
+    monkeypatch.setattr(detect, "predict", lambda det, images, conf, imgsz=None: [r.copy() for r in per_slice])
+    options = DetectOptions(verify=False) if bridge else DetectOptions(verify=False, bridge_gaps=False)
+    result = detect_volume(volume, detector, None, options)
+    origins = {s.slice_index: [d.origin for d in s.detections] for s in result.slices}
+    assert origins.get(2) == (["3d-completion"] if bridge else None)
+    assert result.model["tip_completion"]["bridge_gaps"] is bridge

@@ -50,7 +50,8 @@ def _dicom_writer(weights: Path, options):
 
     algorithm = detector_identity(weights, {"conf": options.conf, "snap_boxes": options.snap_boxes,
                                             "physics_filter": options.physics_filter,
-                                            "complete_tips": options.complete_tips, "verify": options.verify})
+                                            "complete_tips": options.complete_tips,
+                                            "bridge_gaps": options.bridge_gaps, "verify": options.verify})
 
     def write(outcome) -> None:
         if outcome.error is not None:
@@ -127,6 +128,10 @@ def detect(
                                        help="With the physics filter: add boxes for the small end slices (at most "
                                             "10 px) of each found lesion's >= 130 HU 3D component, which the model "
                                             "cannot localise. The count added is reported and recorded."),
+    bridge_gaps: bool = typer.Option(True, "--bridge-gaps/--no-bridge-gaps",
+                                     help="With --complete-tips: also box a found lesion's pieces of any size on "
+                                          "slices between two of its boxed slices (the model skips middle slices of "
+                                          "large deposits); the boxes get the weaker neighbour's confidence."),
     verify: bool = typer.Option(True, "--verify/--no-verify",
                                 help="With the physics filter: check the whole >= 130 HU 3D component under each box "
                                      "with the lesion verifier (a small 3D network) and drop the boxes of components "
@@ -214,7 +219,7 @@ def detect(
                               f"{backend}. Use --backend torch with --explain")
     options = DetectOptions(conf=conf, batch=batch, include_identifiers=include_identifiers,
                             physics_filter=physics_filter, snap_boxes=snap_boxes, roi_crop=roi_crop,
-                            complete_tips=complete_tips, verify=verify,
+                            complete_tips=complete_tips, bridge_gaps=bridge_gaps, verify=verify,
                             verifier=str(verifier) if verifier is not None else None,
                             verify_threshold=verify_threshold,
                             **score_option("whole_lesion_score", whole_lesions, whole_lesion_score),

@@ -20,7 +20,8 @@ same deposit are merged (the most confident is kept). 3D completion (with the ph
 Lesion verification (with the physics filter, on by default, ``DetectOptions.verify``): before completion, a small 3D
 network looks at the whole >= 130 HU component under each box and the boxes of components it rejects (aortic wall,
 bone, metal look-alikes) are dropped (``tqgd.verify``); a component it scores at least
-``DetectOptions.whole_lesion_score`` is then completed on every slice, not only at its small ends.
+``DetectOptions.whole_lesion_score`` is then completed on every slice, not only at its small ends, and with
+``DetectOptions.bridge_gaps`` (on by default) every kept component's pieces between two of its boxed slices are boxed.
 Boxes come back in crop pixels and are shifted by the crop offset to full-slice pixel edges (``crop_to_full``),
 then mapped to patient millimetres with ``CTVolume.index_to_patient`` (``box_patient_mm``): pixel edge ``x`` is
 continuous index ``x - 0.5``, as ``tqgd.detections`` defines.
@@ -76,6 +77,8 @@ class DetectOptions:
     # with the physics filter: boxes for a found lesion's small end slices (``tqgd.engine.lesion_tips``)
     complete_tips: bool = True
     tip_max_area_px: int = TIP_MAX_AREA_PX
+    # with 3D completion: a lesion's pieces of any size on slices between two of its boxed slices get boxes too
+    bridge_gaps: bool = True
     # with the physics filter: drop boxes whose 3D component the lesion verifier rejects (``tqgd.verify``); None
     # verifier: the shipped one; None threshold: the one recorded in the verifier
     verify: bool = True
@@ -324,7 +327,7 @@ def detect_volume(volume: CTVolume, detector: SliceDetector, roi: HeartROI | Non
     origins: dict[int, np.ndarray] = {}
     if tips:
         kept, completed, origins = complete_tips(volume.hu, kept, (x0, y0, x1, y1), options.physics_threshold_hu,
-                                                 options.tip_max_area_px, whole)
+                                                 options.tip_max_area_px, whole, options.bridge_gaps)
     slices = [SliceDetections(z, [_detection(volume, z, row, detector.names, _origin(z, i, origins, seeded))
                                   for i, row in enumerate(kept[z])]) for z in sorted(kept)]
     meta = volume.meta
@@ -342,6 +345,7 @@ def detect_volume(volume: CTVolume, detector: SliceDetector, roi: HeartROI | Non
                                                      **dropped} if physics else None,
                                   "snap_boxes": bool(options.snap_boxes and volume.meta.has_hu),
                                   "tip_completion": {"max_area_px": options.tip_max_area_px,
+                                                     "bridge_gaps": options.bridge_gaps,
                                                      "whole_lesion_score": options.whole_lesion_score if whole is not
                                                      None else None, **completed}
                                   if tips else None,

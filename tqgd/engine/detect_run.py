@@ -194,6 +194,8 @@ def detect_scan(path: Path, out: Path, setup: DetectSetup, used: set[str], sever
         where = (f"the end slices (<= {tips['max_area_px']} px) of found lesions" if whole is None else
                  f"the end slices (<= {tips['max_area_px']} px) of found lesions and every slice of those the verifier "
                  f"scores >= {whole:g}")
+        if tips.get("bridge_gaps"):
+            where += ", and the slices between two boxed slices of a found lesion"
         outcome.notes.append(f"3D completion: added {tips['added_boxes']} boxes on {where} and raised "
                              f"{tips['raised_boxes']} less confident ones there to their lesion's confidence "
                              "(--no-complete-tips leaves them)")

@@ -9,6 +9,9 @@ box already on it). Larger pieces are left to the detector, since growing throug
 long structure (a stent, a valve ring) into many, unless the lesion verifier has scored the component as calcium with
 at least ``WHOLE_LESION_SCORE`` (``whole``): the model also misses middle slices of large deposits (stop 31 measured
 gated patients scored at half their Agatston for it), and a component the verifier is sure of is completed whole.
+With ``bridge`` a piece of any size is also added when the component has a box at least as confident on a slice
+beyond it: a gap between two boxed slices of one component is the same structure (stop 34 found the model skipping
+one or two middle slices of large deposits whose verifier score stayed under ``WHOLE_LESION_SCORE``).
 """
 
 from __future__ import annotations
@@ -28,9 +31,32 @@ def _iou(box: tuple[float, float, float, float], row: np.ndarray) -> float:
     return inter / union if union > 0 else 0.0
 
 
+def _boxed_beyond(labels: np.ndarray, component: int, rows_by_slice: dict[int, list[np.ndarray]],
+                  offset_xy: tuple[int, int], z: int, step: int, conf: float) -> bool:
+    """Whether a row of confidence >= ``conf`` covers a pixel of ``component`` on a slice past ``z`` going ``step``.
+
+    ``labels``: (Z, h, w) component labels of a window whose top-left pixel is ``offset_xy`` in full-slice pixels.
+    """
+    x0, y0 = offset_xy
+    z_next = z + step
+    while 0 <= z_next < labels.shape[0]:
+        on_slice = labels[z_next] == component
+        if not on_slice.any():
+            return False
+        for row in rows_by_slice.get(z_next, ()):
+            if row[4] < conf:
+                continue
+            bx0, by0 = max(int(np.floor(row[0])) - x0, 0), max(int(np.floor(row[1])) - y0, 0)
+            bx1, by1 = max(int(np.ceil(row[2])) - x0, 0), max(int(np.ceil(row[3])) - y0, 0)
+            if on_slice[by0:by1, bx0:bx1].any():
+                return True
+        z_next += step
+    return False
+
+
 def complete_tips(hu: np.ndarray, rows_by_slice: dict[int, np.ndarray], crop_xyxy: tuple[int, int, int, int],
                   threshold_hu: float = 130.0, max_area_px: int = TIP_MAX_AREA_PX,
-                  whole: dict[int, np.ndarray] | None = None
+                  whole: dict[int, np.ndarray] | None = None, bridge: bool = False
                   ) -> tuple[dict[int, np.ndarray], dict[str, int], dict[int, np.ndarray]]:
     """Complete ``rows_by_slice`` (slice -> (N, 6) ``x0 y0 x1 y1 conf class`` in full-slice pixels) in 3D.
 
@@ -41,7 +67,8 @@ def complete_tips(hu: np.ndarray, rows_by_slice: dict[int, np.ndarray], crop_xyx
     afterwards gives the same end slices as completing the boxes kept at ``c``. Returns the new mapping (inputs
     untouched), the counts ``added_boxes`` and ``raised_boxes``, and per slice which rows it added or raised (bool).
     ``whole``: per slice, one bool per row; a row marked True completes its component's pieces of any size (a lesion
-    the verifier is sure of: OrCaScore's lesion is the whole component).
+    the verifier is sure of: OrCaScore's lesion is the whole component). ``bridge``: a piece of any size lying
+    between the box's slice and a slice where the component has a box at least as confident is added too.
     """
     from scipy import ndimage
 
@@ -66,6 +93,7 @@ def complete_tips(hu: np.ndarray, rows_by_slice: dict[int, np.ndarray], crop_xyx
             if component == 0:
                 continue
             zs, ys, xs = extents[component - 1]
+            window, window_xy = labels[:, ys, xs], (x0 + xs.start, y0 + ys.start)
             boxed, frontier = {z_start}, [z_start]
             while frontier:
                 z_from = frontier.pop()
@@ -80,7 +108,9 @@ def complete_tips(hu: np.ndarray, rows_by_slice: dict[int, np.ndarray], crop_xyx
                         have = out.setdefault(z, [])
                         on_piece = [other for other in have if _iou(box, other) > 0.5]
                         if not any(other[4] >= row[4] for other in on_piece):
-                            if not any_size and (box[2] - box[0]) * (box[3] - box[1]) > max_area_px:
+                            large = (box[2] - box[0]) * (box[3] - box[1]) > max_area_px
+                            if large and not any_size and not (
+                                    bridge and _boxed_beyond(window, component, out, window_xy, z, z - z_from, row[4])):
                                 continue
                             if on_piece:
                                 tip = max(on_piece, key=lambda other: other[4])
