@@ -123,17 +123,22 @@ def test_nothing_found_nothing_added():
     assert complete_tips(_lesion_volume(), {}, (0, 0, 40, 40)) == ({}, {"added_boxes": 0, "raised_boxes": 0}, {})
 
 
-@pytest.mark.parametrize("complete, physics, expect_tip", [(True, True, True), (False, True, False),
-                                                          (True, False, False)])
-def test_detect_volume_completes_and_records(monkeypatch, tmp_path, complete, physics, expect_tip):
+def _fake_model(monkeypatch, per_slice: list[np.ndarray]) -> tuple[CTVolume, SimpleNamespace]:
+    """The lesion volume as a scan, and a stand-in detector whose model returns ``per_slice`` rows on each slice."""
     meta = ScanMetadata(source=Path("synthetic"), format="synthetic", has_hu=True)
     volume = CTVolume(hu=_lesion_volume(), spacing_mm=(3.0, 0.5, 0.5), origin_mm=(0.0, 0.0, 0.0),
                       direction=np.eye(3), meta=meta)
     spec = InputSpec(parse_window("calcium"))
     detector = SimpleNamespace(input_spec=spec, windowing=spec.windowing, names={0: "calcium"},
                                describe=lambda: {"weights": "fake"})
-    per_slice = [np.zeros((0, 6)), BODY[1], BODY[2], BODY[3], np.zeros((0, 6))]
     monkeypatch.setattr(detect, "predict", lambda det, images, conf, imgsz=None: [r.copy() for r in per_slice])
+    return volume, detector
+
+
+@pytest.mark.parametrize("complete, physics, expect_tip", [(True, True, True), (False, True, False),
+                                                          (True, False, False)])
+def test_detect_volume_completes_and_records(monkeypatch, tmp_path, complete, physics, expect_tip):
+    volume, detector = _fake_model(monkeypatch, [np.zeros((0, 6)), BODY[1], BODY[2], BODY[3], np.zeros((0, 6))])
     result = detect_volume(volume, detector, None, DetectOptions(complete_tips=complete, physics_filter=physics,
                                                                   verify=False))
     found = {s.slice_index for s in result.slices}
@@ -151,14 +156,8 @@ def test_detect_volume_completes_and_records(monkeypatch, tmp_path, complete, ph
 def test_detect_volume_bridges_a_skipped_middle_slice_by_default(monkeypatch, bridge):
     """The model boxes slices 1 and 3 only: detect's default boxes the 40 px piece between them (origin
     3d-completion) and records it; ``bridge_gaps=False`` leaves the gap."""
-    meta = ScanMetadata(source=Path("synthetic"), format="synthetic", has_hu=True)
-    volume = CTVolume(hu=_lesion_volume(), spacing_mm=(3.0, 0.5, 0.5), origin_mm=(0.0, 0.0, 0.0),
-                      direction=np.eye(3), meta=meta)
-    spec = InputSpec(parse_window("calcium"))
-    detector = SimpleNamespace(input_spec=spec, windowing=spec.windowing, names={0: "calcium"},
-                               describe=lambda: {"weights": "fake"})
-    per_slice = [np.zeros((0, 6)), BODY[1], np.zeros((0, 6)), BODY[3], np.zeros((0, 6))]
-    monkeypatch.setattr(detect, "predict", lambda det, images, conf, imgsz=None: [r.copy() for r in per_slice])
+    volume, detector = _fake_model(monkeypatch, [np.zeros((0, 6)), BODY[1], np.zeros((0, 6)), BODY[3],
+                                                 np.zeros((0, 6))])
     options = DetectOptions(verify=False) if bridge else DetectOptions(verify=False, bridge_gaps=False)
     result = detect_volume(volume, detector, None, options)
     origins = {s.slice_index: [d.origin for d in s.detections] for s in result.slices}
