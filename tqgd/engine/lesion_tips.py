@@ -31,24 +31,26 @@ def _iou(box: tuple[float, float, float, float], row: np.ndarray) -> float:
     return inter / union if union > 0 else 0.0
 
 
+def _pixels_under(row: np.ndarray, offset_xy: tuple[int, int]) -> tuple[slice, slice]:
+    """The (y, x) slices of the pixels a row's box (full-slice pixel edges) touches in a window at ``offset_xy``."""
+    x0, y0 = offset_xy
+    return (slice(max(int(np.floor(row[1])) - y0, 0), max(int(np.ceil(row[3])) - y0, 0)),
+            slice(max(int(np.floor(row[0])) - x0, 0), max(int(np.ceil(row[2])) - x0, 0)))
+
+
 def _boxed_beyond(labels: np.ndarray, component: int, rows_by_slice: dict[int, list[np.ndarray]],
                   offset_xy: tuple[int, int], z: int, step: int, conf: float) -> bool:
     """Whether a row of confidence >= ``conf`` covers a pixel of ``component`` on a slice past ``z`` going ``step``.
 
     ``labels``: (Z, h, w) component labels of a window whose top-left pixel is ``offset_xy`` in full-slice pixels.
     """
-    x0, y0 = offset_xy
     z_next = z + step
     while 0 <= z_next < labels.shape[0]:
         on_slice = labels[z_next] == component
         if not on_slice.any():
             return False
         for row in rows_by_slice.get(z_next, ()):
-            if row[4] < conf:
-                continue
-            bx0, by0 = max(int(np.floor(row[0])) - x0, 0), max(int(np.floor(row[1])) - y0, 0)
-            bx1, by1 = max(int(np.ceil(row[2])) - x0, 0), max(int(np.ceil(row[3])) - y0, 0)
-            if on_slice[by0:by1, bx0:bx1].any():
+            if row[4] >= conf and on_slice[_pixels_under(row, offset_xy)].any():
                 return True
         z_next += step
     return False
@@ -87,9 +89,7 @@ def complete_tips(hu: np.ndarray, rows_by_slice: dict[int, np.ndarray], crop_xyx
     starts = sorted(((z, row, bool(flags[z][i])) for z, rows in out.items() for i, row in enumerate(rows)),
                     key=lambda item: -item[1][4])
     for z_start, row, any_size in starts:
-        bx0, by0 = max(int(np.floor(row[0])) - x0, 0), max(int(np.floor(row[1])) - y0, 0)
-        bx1, by1 = max(int(np.ceil(row[2])) - x0, 0), max(int(np.ceil(row[3])) - y0, 0)
-        for component in np.unique(labels[z_start, by0:by1, bx0:bx1]):
+        for component in np.unique(labels[z_start][_pixels_under(row, (x0, y0))]):
             if component == 0:
                 continue
             zs, ys, xs = extents[component - 1]

@@ -13,7 +13,7 @@ import hashlib
 import json
 from pathlib import Path
 
-#: Probabilities are clipped to [EPS, 1 - EPS] before the logit, so the mean of saturated members stays finite.
+#: Probabilities are clipped to [EPS, 1 - EPS] before the logit, so a combination of saturated members stays finite.
 EPS = 1e-6
 #: How members' probabilities combine: the ONNX operator of each choice.
 COMBINE = {"mean": "Mean", "min": "Min"}
@@ -95,7 +95,7 @@ def merge_verifiers(paths: list[str | Path], out: str | Path, combine: str = "me
               helper.make_node("Sub", ["one", "clipped"], ["complement"]),
               helper.make_node("Div", ["clipped", "complement"], ["odds"]),
               helper.make_node("Log", ["odds"], [output.name])]
-    graph = helper.make_graph(nodes, "tqgd_verifier_mean", list(models[0].graph.input), [output], initializers)
+    graph = helper.make_graph(nodes, f"tqgd_verifier_{combine}", list(models[0].graph.input), [output], initializers)
     merged = helper.make_model(graph, opset_imports=list(models[0].opset_import), ir_version=models[0].ir_version)
     onnx.checker.check_model(merged)
     members = [{"file": path.name, "sha256_16": hashlib.sha256(path.read_bytes()).hexdigest()[:16],
