@@ -6,11 +6,15 @@ patients), generated into WORK. Each step is skipped when its output exists, so 
 
 With several ``--seeds`` each seed's verifier is trained (``verifier-seed<N>.onnx``, kept for a resumed run) and
 ``verifier.onnx`` is their merge (``tqgd.verify.ensemble``): one file scoring the mean (``--combine min``: the
-minimum) of their probabilities.
+minimum) of their probabilities. ``--merge-with FILE`` adds existing verifiers (e.g. the shipped one, trained on other
+sets) as members of that merge. The shipped verifier is such a merge (``--combine min``): the network trained on all
+default sets and one trained with ``--sets`` of the first eight (BENCHMARKS.md, "Dense training patients, and the min
+merge").
 
-Example: python tools/train_verifier.py --work /tmp/tqgd-verifier --install        # ~45 min on 2 CPU cores
+Example: python tools/train_verifier.py --work /tmp/tqgd-verifier --install   # ~70 min training on one CPU core
          python tools/train_verifier.py --work /tmp/v --seeds 0 1 2 --install      # three seeds, merged
          python tools/train_verifier.py --work /tmp/v --sets data/orcascore/train   # OrCaScore-layout folders
+         python tools/train_verifier.py --work /tmp/v --merge-with tqgd/weights/verifier.onnx --combine min
 """
 
 from __future__ import annotations
@@ -22,30 +26,33 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-#: name -> (set seed, gated, patients, per-patient share of every metal kind, stent share): ordinary patients, metal
-#: of every kind, and stents (the rarest look-alike of coronary calcium).
-DEFAULT_SETS = {"gated": (9301, True, 24, None, None), "non-gated": (9302, False, 24, None, None),
-                "metal-gated": (9101, True, 12, 0.9, None), "metal-non-gated": (9102, False, 12, 0.9, None),
-                "stent-gated": (9201, True, 16, None, 1.0), "stent-non-gated": (9202, False, 16, None, 1.0),
-                "stent2-gated": (9203, True, 24, None, 1.0), "stent2-non-gated": (9204, False, 24, None, 1.0)}
+#: name -> (set seed, gated, patients, PhantomConfig overrides): ordinary patients, metal of every kind, stents (the
+#: rarest look-alike of coronary calcium), and dense patients (8-12 lesions and 3-6 aortic calcifications each: large
+#: lesions and aortic wall were too few among the candidates for the verifier to tell them apart).
+_METAL = {"sternal_wire_share": 0.9, "stent_share": 0.9, "clip_share": 0.9, "lead_share": 0.9}
+_DENSE = {"lesions_per_patient": (8, 12), "aortic_calcifications": (3, 6)}
+DEFAULT_SETS = {"gated": (9301, True, 24, {}), "non-gated": (9302, False, 24, {}),
+                "metal-gated": (9101, True, 12, _METAL), "metal-non-gated": (9102, False, 12, _METAL),
+                "stent-gated": (9201, True, 16, {"stent_share": 1.0}),
+                "stent-non-gated": (9202, False, 16, {"stent_share": 1.0}),
+                "stent2-gated": (9203, True, 24, {"stent_share": 1.0}),
+                "stent2-non-gated": (9204, False, 24, {"stent_share": 1.0}),
+                "dense-gated": (9401, True, 24, _DENSE), "dense-non-gated": (9402, False, 24, _DENSE),
+                "dense2-gated": (9403, True, 48, _DENSE), "dense2-non-gated": (9404, False, 48, _DENSE)}
 
 
 def make_default_sets(work: Path) -> list[Path]:
     """Generate (or reuse) the default phantom sets under ``work/sets``; returns their folders."""
-    from tqgd.data.phantom.config import PhantomConfig, with_metal_share
+    from tqgd.data.phantom.config import PhantomConfig
     from tqgd.data.phantom.layout import write_phantom_set
 
     roots = []
-    for name, (seed, gated, patients, metal, stent) in DEFAULT_SETS.items():
+    for name, (seed, gated, patients, overrides) in DEFAULT_SETS.items():
         root = work / "sets" / name
-        config = PhantomConfig()
-        if metal is not None:
-            config = with_metal_share(config, metal)
-        if stent is not None:
-            config = replace(config, stent_share=stent)
         if not (root / "phantom" / "phantom.json").is_file():
             print(f"phantom set {name}: {patients} patients, seed {seed}", flush=True)
-            write_phantom_set(root, patients, seed=seed, gated=gated, image_size=512, config=config, overwrite=True)
+            write_phantom_set(root, patients, seed=seed, gated=gated, image_size=512,
+                              config=replace(PhantomConfig(), **overrides), overwrite=True)
         roots.append(root)
     return roots
 
@@ -101,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0],
                         help="training seed(s); several are trained one by one and merged into one verifier")
+    parser.add_argument("--merge-with", type=Path, nargs="+", default=[], metavar="FILE",
+                        help="existing verifier(s) merged with the seed(s) trained here into one verifier")
     parser.add_argument("--combine", choices=("mean", "min"), default="mean",
                         help="how merged seeds' probabilities combine (min: kept only when every seed keeps it)")
     parser.add_argument("--max-per-kind", type=int, default=1500,
@@ -110,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threshold", type=float, default=0.1, help="rejection threshold recorded in the export")
     parser.add_argument("--install", action="store_true", help="copy the export to tqgd/weights/verifier.onnx")
     args = parser.parse_args(argv)
+    missing = [str(path) for path in args.merge_with if not path.is_file()]
+    if missing:
+        parser.error(f"--merge-with: no such verifier file: {', '.join(missing)}")
 
     import numpy as np
 
@@ -132,13 +144,13 @@ def main(argv: list[str] | None = None) -> int:
                  + ", ".join(f"{r.name}" for r in roots)) if not args.sets else ", ".join(str(r) for r in roots)
     if not args.sets:
         described += f" (seeds: { {name: spec[0] for name, spec in DEFAULT_SETS.items()} })"
-    if len(args.seeds) == 1:
+    if len(args.seeds) == 1 and not args.merge_with:
         out = _train_one(data, args, args.seeds[0], described, args.work / "verifier.onnx", reuse=False)
     else:
         members = [_train_one(data, args, seed, described, args.work / f"verifier-seed{seed}.onnx", reuse=True)
-                   for seed in args.seeds]
+                   for seed in args.seeds] + args.merge_with
         out = merge_verifiers(members, args.work / "verifier.onnx", args.combine)
-        print(f"merged {len(members)} seeds into {out}")
+        print(f"merged {len(members)} verifiers ({args.combine}) into {out}")
     if args.install:
         shutil.copyfile(out, SHIPPED_VERIFIER)
         print(f"installed {SHIPPED_VERIFIER}")

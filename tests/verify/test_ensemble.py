@@ -15,11 +15,11 @@ from tqgd.nn.verifier import LesionVerifierNet
 from tqgd.verify.train import VerifierRecipe, export_verifier
 
 
-def _member(tmp_path, seed: int, threshold: float = 0.1):
+def _member(tmp_path, seed: int, threshold: float = 0.1, data: str = "unit test"):
     """An untrained verifier (weights drawn with ``seed``) exported as a tqgd ONNX file."""
     torch.manual_seed(seed)
     return export_verifier(LesionVerifierNet(n_scalars=4), tmp_path / f"seed{seed}.onnx",
-                           VerifierRecipe(seed=seed, threshold=threshold), "unit test", {"final_loss": seed / 10})
+                           VerifierRecipe(seed=seed, threshold=threshold), data, {"final_loss": seed / 10})
 
 
 def _candidates():
@@ -57,6 +57,16 @@ def test_the_min_combination_keeps_only_what_every_member_keeps(tmp_path):
     assert merged.record["combine"] == "min"
     with pytest.raises(ValueError, match="combine must be one of"):
         merge_verifiers(members, tmp_path / "other.onnx", combine="median")
+
+
+def test_members_trained_on_different_data_are_all_named(tmp_path):
+    old, new, also_new = _member(tmp_path, 0, data="sets A"), _member(tmp_path, 1, data="sets A+B"), \
+        _member(tmp_path, 2, data="sets A+B")
+    merged = LesionVerifier(merge_verifiers([new, old, also_new], tmp_path / "verifier.onnx", combine="min"))
+    assert merged.record["training_data"] == "sets A+B + sets A"
+    assert [m["training_data"] for m in merged.record["members"]] == ["sets A+B", "sets A", "sets A+B"]
+    same = LesionVerifier(merge_verifiers([new, also_new], tmp_path / "same.onnx"))
+    assert same.record["training_data"] == "sets A+B"
 
 
 def test_saturated_members_stay_finite(tmp_path):

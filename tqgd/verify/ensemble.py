@@ -55,8 +55,9 @@ def _member_nodes(model, index: int) -> tuple[list, list, str]:
 def merge_verifiers(paths: list[str | Path], out: str | Path, combine: str = "mean") -> Path:
     """Write one verifier at ``out`` whose logit is that of the members' ``combine`` ("mean", or "min": a component
     kept only when every member keeps it) probability; its record is the first member's, with ``recipe.seed`` the
-    list of the members' seeds and without its ``counts``, plus ``members`` (file, sha256_16, seed, final loss of
-    each) and ``combine``. Needs the ``onnx`` package."""
+    list of the members' seeds, ``training_data`` each distinct member's joined by " + ", and without its
+    ``counts``, plus ``members`` (file, sha256_16, seed, final loss, training data of each) and ``combine``. Needs
+    the ``onnx`` package."""
     import numpy as np
     import onnx
     from onnx import helper, numpy_helper
@@ -99,11 +100,13 @@ def merge_verifiers(paths: list[str | Path], out: str | Path, combine: str = "me
     merged = helper.make_model(graph, opset_imports=list(models[0].opset_import), ir_version=models[0].ir_version)
     onnx.checker.check_model(merged)
     members = [{"file": path.name, "sha256_16": hashlib.sha256(path.read_bytes()).hexdigest()[:16],
-                "seed": record.get("recipe", {}).get("seed"), "final_loss": record.get("counts", {}).get("final_loss")}
+                "seed": record.get("recipe", {}).get("seed"), "final_loss": record.get("counts", {}).get("final_loss"),
+                "training_data": record.get("training_data")}
                for path, record in zip(paths, records, strict=True)]
     entry = merged.metadata_props.add()
     shared = {key: value for key, value in records[0].items() if key != "counts"}  # per member: in ``members``
     shared["recipe"] = {**records[0].get("recipe", {}), "seed": [member["seed"] for member in members]}
+    shared["training_data"] = " + ".join(dict.fromkeys(str(record.get("training_data")) for record in records))
     entry.key, entry.value = "tqgd_verifier", json.dumps({**shared, "members": members, "combine": combine})
     out = Path(out)
     with atomic_path(out) as tmp:
