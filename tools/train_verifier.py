@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--merge-with", type=Path, nargs="+", default=[], metavar="FILE",
                         help="existing verifier(s) merged with the seed(s) trained here into one verifier")
     parser.add_argument("--combine", choices=("mean", "min"), default="mean",
-                        help="how merged seeds' probabilities combine (min: kept only when every seed keeps it)")
+                        help="how merged members' probabilities combine (min: kept only when every member keeps it)")
     parser.add_argument("--max-per-kind", type=int, default=1500,
                         help="keep at most this many non-calcium candidates of one kind (bone dominates; seeded)")
     parser.add_argument("--hard-weight", type=float, default=5.0,
