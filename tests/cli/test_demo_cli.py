@@ -9,6 +9,7 @@ import pytest
 import tqgd  # noqa: F401  (configures ultralytics before anything imports it)
 from tests.helpers import run_tqgd
 from tqgd.detections import load_detections
+from tqgd.engine.operating_point import CANDIDATE_CONFS
 
 
 @pytest.mark.slow
@@ -37,6 +38,10 @@ def test_quick_demo_runs_every_step_and_says_the_weights_are_phantom(monkeypatch
         [s for s in result.slices if s.detections])
     for name in ("calcium.pt", "heart.pt"):
         assert load_slice_detector(tmp_path / "home" / "weights" / name).phantom_trained
+    point = record["operating_point"]  # swept on the validation patients, recorded for tqgd detect
+    assert [p["conf"] for p in point["sweep"]] == list(CANDIDATE_CONFS) and point["conf"] in CANDIDATE_CONFS
+    assert load_slice_detector(tmp_path / "home" / "weights" / "calcium.pt").operating_conf == point["conf"]
+    assert record["detect_conf"] == 0.001  # --quick's own confidence still decides the demo's detect
     assert str(root / "detect") in text and str(root / "weights") in text
 
 

@@ -68,7 +68,10 @@ def _print_result(console, result) -> None:
     if result.shipped_agatston is not None:
         table.add_row("shipped weights", f"detected {_num(result.shipped_agatston)} ({result.shipped_risk}) with the "
                                          f"phantom weights shipped with tqgd: {out / 'detect_shipped'}")
-    table.add_row("detections", f"{result.detections} boxes at confidence >= {result.detect_conf:.3g}: "
+    point = result.operating_point
+    chosen = (f" (validation patients' best lesion F1, {point['f1']:.2f})"
+              if point is not None and point["conf"] == result.detect_conf else "")
+    table.add_row("detections", f"{result.detections} boxes at confidence >= {result.detect_conf:.3g}{chosen}: "
                                 f"{out / 'detect' / 'detections.json'}")
     table.add_row("pictures", f"{out / 'detect' / 'overlays'}, {out / 'detect' / 'report.png'}")
     table.add_row("training runs", f"{out / 'runs'} (heart, calcium, val)")

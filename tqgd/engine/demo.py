@@ -9,8 +9,9 @@ to the score of its reference mask. Layout of OUT:
     heart_dataset/, dataset/     the heart-box dataset and the heart-cropped calcium dataset
     runs/heart/, runs/calcium/, runs/val/   ultralytics run folders (weights, results.csv, metrics.json)
     detect/                      detections.json/.csv, overlays/, score.json, report.png of the test patient
-    weights/calcium.pt, heart.pt the trained weights, marked as phantom-trained (also copied to the demo weights
-                                 folder that ``tqgd detect`` falls back to)
+    weights/calcium.pt, heart.pt the trained weights, marked as phantom-trained, the calcium weights with the
+                                 operating confidence chosen on the validation patients (also copied to the demo
+                                 weights folder that ``tqgd detect`` falls back to)
     demo.json                    settings, step times, validation metrics, true vs detected score
 
 The weights are trained on synthetic data and are not clinical weights; every output of the demo says so.
@@ -36,7 +37,7 @@ TEST_CASE_ID = "TEST1"
 PHANTOM_TRAINING_DATA = "synthetic phantom (tqgd demo): not clinically trained, not for patient care"
 #: Slice size of real scans (and of the shipped weights' training phantom).
 REFERENCE_SIZE = 512
-#: Detection confidence when validation found no operating point (no predictions at all).
+#: Detection confidence when validation found no operating point (no reference lesions, no predictions at all).
 FALLBACK_CONF = 0.25
 PHANTOM_WARNING = ("PHANTOM WEIGHTS: trained on synthetic phantom scans (tqgd demo or the weights shipped with tqgd), "
                    "not on patients. "
@@ -88,7 +89,7 @@ class DemoSettings:
     epochs: int = 30
     batch: int = 8
     calcium_options: dict[str, Any] = field(default_factory=dict)  # over tqgd.engine.recipe.CPU_RECIPE
-    conf: float | None = None  # None: the validation's operating confidence (where mean F1 peaks)
+    conf: float | None = None  # None: the swept operating point (sweep_operating_point), else ultralytics' F1 peak
     device: str = "cpu"
 
     @classmethod
@@ -126,6 +127,7 @@ class DemoResult:
     shipped_risk: str | None = None
     detections: int = 0
     detect_conf: float | None = None
+    operating_point: dict[str, Any] | None = None  # the confidence sweep on validation patients
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -238,16 +240,45 @@ def run_demo(out: str | Path, settings: DemoSettings = DemoSettings(),
                     device=settings.device, project=out / "runs", name="calcium",
                     options=settings.calcium_train_options(), callbacks=cbs)
     calcium_weights = mark_phantom_weights(run.last, weights / "calcium.pt")
-    with _timed(result, "validate", hooks, "validate on the held-out fold"):
+    with _timed(result, "validate", hooks, "validate on the held-out fold; choose detect's confidence there"):
         result.val_metrics = validate(calcium_weights, dataset / "orcascore.yaml", device=settings.device,
                                       project=out / "runs", name="val").metrics
-    conf = settings.conf if settings.conf is not None else result.val_metrics.get("operating_conf")
-    result.detect_conf = conf if conf is not None else FALLBACK_CONF
+        result.operating_point = sweep_operating_point(out / "phantom", dataset, calcium_weights, heart_weights,
+                                                       settings.device)
+    if result.operating_point is not None:
+        from tqgd.engine.detect_model import OPERATING_CONF_KEY
+
+        mark_phantom_weights(run.last, calcium_weights, extra={OPERATING_CONF_KEY: result.operating_point["conf"]})
+    conf = next((c for c in (settings.conf, (result.operating_point or {}).get("conf"),
+                             result.val_metrics.get("operating_conf")) if c is not None), FALLBACK_CONF)
+    result.detect_conf = conf
     with _timed(result, "detect", hooks, f"detect and score the test patient's DICOM series ({TEST_CASE_ID})"):
         _detect_test_patient(out, calcium_weights, heart_weights, settings, result, hooks)
     _publish_weights(weights)
     _write_record(out, settings, result)
     return result
+
+
+def sweep_operating_point(phantom: Path, dataset: Path, calcium: Path, heart: Path, device: str
+                          ) -> dict[str, Any] | None:
+    """Detect's confidence for the demo's model, chosen as the shipped weights' is (``tqgd.engine.operating_point``):
+    the best pooled lesion F1 of the user's path (heart crop, verifier, completion, rescue) on the dataset's fold-0
+    validation patients. None when those patients hold no reference lesion."""
+    import json
+
+    from tqgd.data.orcascore import discover_cases
+    from tqgd.engine.operating_point import best_point, sweep_confidence
+
+    record = json.loads((dataset / "convert.json").read_text(encoding="utf-8"))
+    val = set(record["fold_patients"][0]["val"])
+    points = sweep_confidence([case for case in discover_cases(phantom) if case.case_id in val], calcium, heart,
+                              device)
+    if not any(point.reference_lesions for point in points):
+        return None
+    best = best_point(points)
+    return {"conf": best.conf, "f1": round(best.f1, 4), "patients": sorted(val),
+            "rule": "highest pooled lesion F1 (OrCaScore rules) of tqgd detect on the fold-0 validation patients",
+            "sweep": [point.to_json() for point in points]}
 
 
 def _detect_test_patient(out: Path, weights: Path, heart_weights: Path, settings: DemoSettings, result: DemoResult,
@@ -302,7 +333,7 @@ def _write_record(out: Path, settings: DemoSettings, result: DemoResult) -> None
                          "detected_risk": result.detected_risk, "detections": result.detections,
                          "shipped_weights_agatston": result.shipped_agatston,
                          "shipped_weights_risk": result.shipped_risk},
-        "detect_conf": result.detect_conf, "notes": result.notes,
+        "detect_conf": result.detect_conf, "operating_point": result.operating_point, "notes": result.notes,
     })
 
 
