@@ -425,14 +425,9 @@ def detector_operating_point(weights: Path, data: Path, device: str) -> dict[str
     """Detect's confidence for a trained row, chosen as the shipped weights' is (``tqgd.engine.operating_point``:
     pooled lesion F1 over candidate confidences) on the fold-0 validation patients of its training set, never on the
     test set; the heart ROI is the oracle's, as in the scoring."""
-    from tqgd.data.orcascore import discover_cases
-    from tqgd.engine.operating_point import best_point, sweep_confidence
+    from tqgd.engine.operating_point import validation_operating_point
 
-    record = json.loads((data / "convert.json").read_text(encoding="utf-8"))
-    val = set(record["fold_patients"][0]["val"])
-    cases = [case for case in discover_cases(Path(record["source"])) if case.case_id in val]
-    points = sweep_confidence(cases, weights, oracle_heart, device)
-    return {"conf": best_point(points).conf, "patients": sorted(val), "sweep": [p.to_json() for p in points]}
+    return validation_operating_point(data, weights, oracle_heart, device)
 
 
 def train_detector_row(model: str, data: Path, out: Path, schedule: dict, seed: int) -> dict[str, Any]:

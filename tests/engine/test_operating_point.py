@@ -1,15 +1,20 @@
-"""``tqgd.engine.operating_point``: keeping boxes by confidence and choosing the confidence with the best lesion F1;
+"""``tqgd.engine.operating_point``: keeping boxes by confidence and choosing the confidence with the best lesion F1
+(on a dataset's fold-0 validation patients);
 ``tqgd detect`` uses a recorded operating confidence unless --conf is given."""
 
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 
 import pytest
 
+from tqgd.data.orcascore import image_path, reference_path
 from tqgd.detections import Detection, DetectionResult, SliceDetections
+from tqgd.engine import operating_point
 from tqgd.engine.detect import DEFAULT_CONF, DetectOptions, operating_conf
-from tqgd.engine.operating_point import ConfPoint, at_confidence, best_point
+from tqgd.engine.operating_point import (CANDIDATE_CONFS, ConfPoint, at_confidence, best_point,
+                                        validation_operating_point)
 
 
 def _result() -> DetectionResult:
@@ -43,3 +48,36 @@ def test_best_point_takes_the_highest_f1_and_the_higher_conf_on_ties():
 @pytest.mark.parametrize("given, recorded, used", [(None, 0.1, 0.1), (0.3, 0.1, 0.3), (None, None, DEFAULT_CONF)])
 def test_detect_uses_the_recorded_operating_conf_unless_given(given, recorded, used):
     assert operating_conf(SimpleNamespace(operating_conf=recorded), DetectOptions(conf=given)) == used
+
+
+def _fake_phantom(tmp_path, cases=("P1", "P2", "P3")):
+    """An OrCaScore-layout folder (empty headers: the sweep is replaced) and a dataset whose fold 0 validates P2."""
+    for case in cases:
+        for path in (image_path(tmp_path / "phantom", case), reference_path(tmp_path / "phantom", case)):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch()
+    (tmp_path / "dataset").mkdir()
+    (tmp_path / "dataset" / "convert.json").write_text(json.dumps(
+        {"source": str(tmp_path / "phantom"),
+         "fold_patients": [{"index": 0, "train": ["P1", "P3"], "val": ["P2"]},
+                           {"index": 1, "train": ["P2", "P3"], "val": ["P1"]}]}))
+
+
+@pytest.mark.parametrize("lesions, expected", [(4, 0.05), (0, None)])
+def test_detects_confidence_is_swept_on_the_fold0_validation_patients_only(tmp_path, monkeypatch, lesions,
+                                                                            expected) -> None:
+    _fake_phantom(tmp_path)
+    seen = []
+
+    def sweep(cases, weights, heart, device):
+        seen.extend(case.case_id for case in cases)
+        return [ConfPoint(c, lesions, lesions if c <= 0.05 else 1, 5, lesions if c <= 0.05 else 1) if lesions
+                else ConfPoint(c, 0, 0, 2, 0) for c in CANDIDATE_CONFS]
+
+    monkeypatch.setattr(operating_point, "sweep_confidence", sweep)
+    point = validation_operating_point(tmp_path / "dataset", tmp_path / "c.pt", tmp_path / "h.pt", "cpu")
+    assert seen == ["P2"]
+    if expected is None:  # no reference lesion on the validation patients: no operating point to choose
+        assert point is None
+    else:  # F1 4/4.5 at 0.005-0.05; the highest of the tied confidences is kept
+        assert point["conf"] == expected and point["patients"] == ["P2"] and len(point["sweep"]) == len(CANDIDATE_CONFS)

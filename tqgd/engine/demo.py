@@ -90,7 +90,7 @@ class DemoSettings:
     epochs: int = 30
     batch: int = 8
     calcium_options: dict[str, Any] = field(default_factory=dict)  # over tqgd.engine.recipe.CPU_RECIPE
-    conf: float | None = None  # None: the swept operating point (sweep_operating_point), else ultralytics' F1 peak
+    conf: float | None = None  # None: the swept operating point (validation_operating_point), else ultralytics' F1 peak
     device: str = "cpu"
 
     @classmethod
@@ -211,6 +211,7 @@ def run_demo(out: str | Path, settings: DemoSettings = DemoSettings(),
     from tqgd.data.phantom.layout import write_phantom_set
     from tqgd.engine.heart import HeartDatasetOptions, build_heart_dataset, train_heart
     from tqgd.engine.heart_crop import HeartCropper, HeartCropSettings
+    from tqgd.engine.operating_point import validation_operating_point
     from tqgd.engine.train import train
     from tqgd.engine.val import validate
 
@@ -244,8 +245,7 @@ def run_demo(out: str | Path, settings: DemoSettings = DemoSettings(),
     with _timed(result, "validate", hooks, "validate on the held-out fold; choose detect's confidence there"):
         result.val_metrics = validate(calcium_weights, dataset / "orcascore.yaml", device=settings.device,
                                       project=out / "runs", name="val").metrics
-        result.operating_point = sweep_operating_point(out / "phantom", dataset, calcium_weights, heart_weights,
-                                                       settings.device)
+        result.operating_point = validation_operating_point(dataset, calcium_weights, heart_weights, settings.device)
     if result.operating_point is not None:
         from tqgd.engine.detect_model import OPERATING_CONF_KEY
 
@@ -258,28 +258,6 @@ def run_demo(out: str | Path, settings: DemoSettings = DemoSettings(),
     _publish_weights(weights)
     _write_record(out, settings, result)
     return result
-
-
-def sweep_operating_point(phantom: Path, dataset: Path, calcium: Path, heart: Path, device: str
-                          ) -> dict[str, Any] | None:
-    """Detect's confidence for the demo's model, chosen as the shipped weights' is (``tqgd.engine.operating_point``):
-    the best pooled lesion F1 of the user's path (heart crop, verifier, completion, rescue) on the dataset's fold-0
-    validation patients. None when those patients hold no reference lesion."""
-    import json
-
-    from tqgd.data.orcascore import discover_cases
-    from tqgd.engine.operating_point import best_point, sweep_confidence
-
-    record = json.loads((dataset / "convert.json").read_text(encoding="utf-8"))
-    val = set(record["fold_patients"][0]["val"])
-    points = sweep_confidence([case for case in discover_cases(phantom) if case.case_id in val], calcium, heart,
-                              device)
-    if not any(point.reference_lesions for point in points):
-        return None
-    best = best_point(points)
-    return {"conf": best.conf, "f1": round(best.f1, 4), "patients": sorted(val),
-            "rule": "highest pooled lesion F1 (OrCaScore rules) of tqgd detect on the fold-0 validation patients",
-            "sweep": [point.to_json() for point in points]}
 
 
 def _detect_test_patient(out: Path, weights: Path, heart_weights: Path, settings: DemoSettings, result: DemoResult,

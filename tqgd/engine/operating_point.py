@@ -18,6 +18,7 @@ import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from tqgd.detections import DetectionResult
 from tqgd.engine.detect_model import OPERATING_CONF_KEY  # noqa: F401  (written into the weights by the caller)
@@ -99,3 +100,24 @@ def sweep_confidence(cases: Iterable, weights: Path, heart: Path | Callable, dev
 def best_point(points: list[ConfPoint]) -> ConfPoint:
     """The highest pooled lesion F1 (ties: the higher confidence, i.e. fewer boxes)."""
     return max(points, key=lambda p: (round(p.f1, 6), p.conf))
+
+
+def validation_operating_point(dataset: Path, weights: Path, heart: Path | Callable, device: str = "cpu"
+                               ) -> dict[str, Any] | None:
+    """The operating-point record of ``weights`` trained on a ``tqgd convert orcascore`` dataset: the sweep over the
+    dataset's fold-0 validation patients (read from the scans it was converted from; never test patients) and its
+    best confidence. None when those patients hold no reference lesion."""
+    import json
+
+    from tqgd.data.orcascore import discover_cases
+
+    record = json.loads((Path(dataset) / "convert.json").read_text(encoding="utf-8"))
+    val = set(record["fold_patients"][0]["val"])
+    cases = [case for case in discover_cases(Path(record["source"])) if case.case_id in val]
+    points = sweep_confidence(cases, weights, heart, device)
+    if not any(point.reference_lesions for point in points):
+        return None
+    best = best_point(points)
+    return {"conf": best.conf, "f1": round(best.f1, 4), "patients": sorted(val),
+            "rule": "highest pooled lesion F1 (OrCaScore rules) of tqgd detect on the fold-0 validation patients",
+            "sweep": [point.to_json() for point in points]}
