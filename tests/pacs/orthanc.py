@@ -23,11 +23,23 @@ ORTHANC_AET = "ORTHANC"
 START_TIMEOUT_S = 60.0
 
 
+START_ATTEMPTS = 3
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port free on 127.0.0.1 right now and never handed out before in this process.
+
+    The kernel may offer a just-closed port again, so two calls in a row could return the same number (CI once gave
+    Orthanc's HTTP and DICOM servers one port); remembering what was handed out rules that out.
+    """
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 @dataclass
@@ -75,11 +87,28 @@ class Orthanc:
             self.process.wait()
 
 
+class PortTaken(RuntimeError):
+    """Orthanc exited because one of its ports was in use."""
+
+
 def start_orthanc(folder: Path, known_aets: dict[str, int] | None = None) -> Orthanc:
-    """Start Orthanc with its config, storage and log in ``folder``; fail or skip when it is not installed."""
+    """Start Orthanc with its config, storage and log in ``folder``; fail or skip when it is not installed.
+
+    A port taken by another process between choosing and binding it (parallel test workers) gets fresh ports and
+    another try, up to ``START_ATTEMPTS``.
+    """
     binary = need_tool("Orthanc", "orthanc")
     if not DICOMWEB_PLUGIN.is_file():
         need_tool("orthanc-dicomweb-plugin-missing", "orthanc-dicomweb")
+    for attempt in range(1, START_ATTEMPTS + 1):
+        try:
+            return _start(binary, folder, known_aets)
+        except PortTaken:
+            if attempt == START_ATTEMPTS:
+                raise
+
+
+def _start(binary: str, folder: Path, known_aets: dict[str, int] | None) -> Orthanc:
     http_port, dicom_port = free_port(), free_port()
     folder.mkdir(parents=True, exist_ok=True)
     config = {
@@ -100,8 +129,9 @@ def start_orthanc(folder: Path, known_aets: dict[str, int] | None = None) -> Ort
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"Orthanc exited with {process.returncode}; log:\n"
-                               f"{(folder / 'orthanc.log').read_text(errors='replace')[-3000:]}")
+            text = (folder / "orthanc.log").read_text(errors="replace")
+            error = PortTaken if "already in use" in text else RuntimeError
+            raise error(f"Orthanc exited with {process.returncode}; log:\n{text[-3000:]}")
         try:
             server.get("/system")
             return server
