@@ -24,6 +24,7 @@ Usage:
     python benchmarks/clinic_quality.py --work /tmp/tqgd-clinic --update             # cpu schedule, 3 seeds
     python benchmarks/clinic_quality.py --work /tmp/c --models threshold tqgdnet yolo26n --datasets non-gated
     python benchmarks/clinic_quality.py --work /tmp/c --schedule paper --device 0 --jobs 1   # GPU, 200 epochs
+    python benchmarks/clinic_quality.py --work /tmp/c --models tqgdnet yolo26n --block clinic_quality_seeds --update
     python benchmarks/clinic_quality.py --work /tmp/c-smoke --smoke                  # 1-3 minutes
 """
 
@@ -296,7 +297,10 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--report-only", action="store_true",
                         help="run nothing: report the runs of WORK that have finished (a benchmark cut short)")
     parser.add_argument("--update", type=Path, nargs="?", const=Path("BENCHMARKS.md"),
-                        help="write the table into this Markdown file's clinic_quality block")
+                        help=f"write the table into this Markdown file's {BLOCK_NAME} block (see --block)")
+    parser.add_argument("--block", default=BLOCK_NAME,
+                        help=f"name of the block --update writes (default {BLOCK_NAME}); another name keeps a study "
+                             "of some rows (e.g. more seeds) beside the main table instead of replacing it")
     args = parser.parse_args(argv)
     if args.jobs < 1:
         raise ConfigError(f"--jobs must be 1 or more, got {args.jobs}")
@@ -338,7 +342,7 @@ def main(argv: list[str] | None = None) -> str:
                                       "finished_seeds": finished})
     print(block)
     if args.update:
-        update_block(BLOCK_NAME, block, args.update)
+        update_block(args.block, block, args.update)
     if failed is not None:
         raise failed
     return block

@@ -243,11 +243,16 @@ def test_smoke_run_writes_every_requested_row_and_resumes(tmp_path: Path) -> Non
     assert [p.stat().st_mtime_ns for p in results if p.parent.parent.name != "yolov5b-panet"] == \
         [s for p, s in zip(results, stamps, strict=True) if p.parent.parent.name != "yolov5b-panet"]
     assert again.split("\n")[1:] == block.split("\n")[1:], "the same runs give the same table"
+    main_table = doc.read_text()
     report = clinic_quality.main([*argv[:argv.index("--models")], "--models", *rows, "yolo11n", "--jobs", "1",
-                                  "--risk-scheme", "four-class", "--report-only"])
+                                  "--risk-scheme", "four-class", "--report-only", "--block", "clinic_seeds",
+                                  "--update", str(doc)])
     assert not (runs / "yolo11n").exists(), "--report-only runs nothing"
     (unrun,) = [line for line in report.splitlines() if line.startswith(f"| {clinic_quality.ROWS['yolo11n'].label} |")]
     assert unrun.rstrip().endswith("| 0 |")
+    written = doc.read_text()
+    assert written.startswith(main_table.rstrip()), "--block writes beside the main table and leaves it as it was"
+    assert f"<!-- clinic_seeds:begin -->\n{report}\n<!-- clinic_seeds:end -->" in written
 
 
 def test_candidate_weights_rows_score_the_named_folder_at_its_own_operating_points(tmp_path: Path) -> None:
