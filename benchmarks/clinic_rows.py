@@ -424,10 +424,13 @@ def oracle_heart(volume):
 def detector_operating_point(weights: Path, data: Path, device: str) -> dict[str, Any]:
     """Detect's confidence for a trained row, chosen as the shipped weights' is (``tqgd.engine.operating_point``:
     pooled lesion F1 over candidate confidences) on the fold-0 validation patients of its training set, never on the
-    test set; the heart ROI is the oracle's, as in the scoring."""
+    test set; the heart ROI is the oracle's, as in the scoring. A model that finds no validation lesion at any
+    confidence keeps ``tqgd detect``'s default, as its weights would."""
+    from tqgd.engine.detect import DEFAULT_CONF
     from tqgd.engine.operating_point import validation_operating_point
 
-    return validation_operating_point(data, weights, oracle_heart, device)
+    point = validation_operating_point(data, weights, oracle_heart, device)
+    return point or {"conf": DEFAULT_CONF, "rule": "no confidence found a validation lesion: tqgd detect's default"}
 
 
 def train_detector_row(model: str, data: Path, out: Path, schedule: dict, seed: int) -> dict[str, Any]:

@@ -53,6 +53,30 @@ def test_short_cpu_run_with_pass_through_options(app, dataset: Path, tmp_path: P
     assert json.loads((run / "convert.json").read_text()) == converted == record["preprocess"]
     moved = Path(shutil.copy(run / "weights" / "best.pt", tmp_path / "elsewhere.pt"))
     assert preprocess_info(moved) == converted  # kept inside the weights, not only in the run folder
+    # then detect's confidence is chosen on fold 0's validation patients (a 2-epoch model may find no lesion there)
+    swept = run / "weights" / "best_operating_point.json"
+    if swept.is_file():
+        record = json.loads(swept.read_text())
+        assert record["patients"] == sorted(converted["fold_patients"][0]["val"]) and "chosen" in output
+    else:
+        assert "no confidence found a lesion on the validation patients" in output
+
+
+def test_a_dataset_that_cannot_be_swept_is_said_and_training_still_succeeds(tmp_path: Path, monkeypatch) -> None:
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from tests.engine.trainval_data import write_big_box_dataset
+    from tqgd.cli.train import record_detect_conf
+
+    dataset = write_big_box_dataset(tmp_path / "big")
+    console = Console(record=True, width=200)
+    result = SimpleNamespace(best=tmp_path / "best.pt", args={"data": str(dataset / "orcascore.yaml")})
+    record_detect_conf(console, result, None)
+    said = console.export_text()
+    assert "no operating point recorded" in said and "records no source scans" in said
+    assert not result.best.exists()
 
 
 def test_unknown_option_is_named_by_the_console_script(dataset: Path, tmp_path: Path) -> None:

@@ -1,5 +1,5 @@
-"""``tqgd.engine.operating_point``: keeping boxes by confidence and choosing the confidence with the best lesion F1
-(on a dataset's fold-0 validation patients);
+"""``tqgd.engine.operating_point``: keeping boxes by confidence, choosing the confidence with the best lesion F1 on the
+validation patients of the fold a dataset YAML names, and recording it in a copy of the weights;
 ``tqgd detect`` uses a recorded operating confidence unless --conf is given."""
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ from tqgd.data.orcascore import image_path, reference_path
 from tqgd.detections import Detection, DetectionResult, SliceDetections
 from tqgd.engine import operating_point
 from tqgd.engine.detect import DEFAULT_CONF, DetectOptions, operating_conf
-from tqgd.engine.operating_point import (CANDIDATE_CONFS, ConfPoint, at_confidence, best_point,
-                                        validation_operating_point)
+from tqgd.engine.operating_point import (CANDIDATE_CONFS, ConfPoint, at_confidence, best_point, dataset_fold,
+                                        record_operating_point, validation_operating_point)
+from tqgd.errors import DatasetError
 
 
 def _result() -> DetectionResult:
@@ -69,7 +70,7 @@ def test_detects_confidence_is_swept_on_the_fold0_validation_patients_only(tmp_p
     _fake_phantom(tmp_path)
     seen = []
 
-    def sweep(cases, weights, heart, device):
+    def sweep(cases, weights, heart, device, roi_crop=False):
         seen.extend(case.case_id for case in cases)
         return [ConfPoint(c, lesions, lesions if c <= 0.05 else 1, 5, lesions if c <= 0.05 else 1) if lesions
                 else ConfPoint(c, 0, 0, 2, 0) for c in CANDIDATE_CONFS]
@@ -81,3 +82,71 @@ def test_detects_confidence_is_swept_on_the_fold0_validation_patients_only(tmp_p
         assert point is None
     else:  # F1 4/4.5 at 0.005-0.05; the highest of the tied confidences is kept
         assert point["conf"] == expected and point["patients"] == ["P2"] and len(point["sweep"]) == len(CANDIDATE_CONFS)
+
+
+def _fold_yaml(tmp_path, fold: int):
+    path = tmp_path / "dataset" / f"fold{fold}.yaml"
+    path.write_text(f"path: {tmp_path / 'dataset'}\ntrain: folds/fold{fold}_train.txt\nval: folds/fold{fold}_val.txt\n"
+                    "names:\n  0: calcium\n")
+    return path
+
+
+@pytest.mark.parametrize("roi_point", [True, False])
+def test_the_yamls_fold_is_swept_and_recorded_in_a_copy_of_the_weights(tmp_path, monkeypatch, roi_point) -> None:
+    """The crop detect will use is swept and its key written: the shipped weights record a heart-ROI point, weights
+    straight from training record none (the square crop)."""
+    import torch
+
+    from tqgd.engine.detect_model import OPERATING_CONF_KEY, OPERATING_CONF_ROI_KEY, load_slice_detector
+    from tqgd.engine.weights import load_checkpoint
+    from tqgd.weights import CALCIUM_WEIGHTS, weights_dir
+
+    _fake_phantom(tmp_path)
+    checkpoint = load_checkpoint(weights_dir() / CALCIUM_WEIGHTS)
+    if not roi_point:
+        del checkpoint[OPERATING_CONF_KEY], checkpoint[OPERATING_CONF_ROI_KEY]
+    weights = tmp_path / "best.pt"
+    torch.save(checkpoint, weights)
+    before = weights.read_bytes()
+    seen = []
+
+    def sweep(cases, swept, heart, device, roi_crop):
+        assert roi_crop == roi_point, "the crop detect will use is swept"
+        seen.extend(case.case_id for case in cases)
+        return [ConfPoint(c, 3, 3 if c <= 0.1 else 1, 4, 3 if c <= 0.1 else 1) for c in CANDIDATE_CONFS]
+
+    monkeypatch.setattr(operating_point, "sweep_confidence", sweep)
+    assert dataset_fold(_fold_yaml(tmp_path, 1)) == (tmp_path / "dataset", 1)
+    record = record_operating_point(weights, _fold_yaml(tmp_path, 1), tmp_path / "out.pt")
+    assert seen == ["P1"], "fold 1's validation patient, named by the YAML's val list"
+    assert record["conf"] == 0.1 and record["fold"] == 1 and record["patients"] == ["P1"]
+    written, swept = load_slice_detector(tmp_path / "out.pt"), load_slice_detector(weights)
+    if roi_point:
+        assert (written.operating_conf_roi, written.operating_conf) == (0.1, swept.operating_conf)
+    else:
+        assert (written.operating_conf_roi, written.operating_conf) == (None, 0.1)
+    assert json.loads((tmp_path / "out_operating_point.json").read_text())["sweep"] == record["sweep"]
+    assert weights.read_bytes() == before, "the swept weights are never changed"
+
+
+def test_nothing_is_recorded_when_no_confidence_finds_a_lesion(tmp_path, monkeypatch) -> None:
+    _fake_phantom(tmp_path)
+    monkeypatch.setattr(operating_point, "sweep_confidence",
+                        lambda cases, *_, **__: [ConfPoint(c, 3, 0, 5, 0) for c in CANDIDATE_CONFS])
+    from tqgd.weights import CALCIUM_WEIGHTS, weights_dir
+
+    assert record_operating_point(weights_dir() / CALCIUM_WEIGHTS, _fold_yaml(tmp_path, 0), tmp_path / "out.pt") is None
+    assert not (tmp_path / "out.pt").exists() and not (tmp_path / "out_operating_point.json").exists()
+
+
+def test_datasets_without_source_scans_or_the_fold_are_refused_by_name(tmp_path) -> None:
+    _fake_phantom(tmp_path)
+    with pytest.raises(DatasetError, match="has no fold 3"):
+        validation_operating_point(tmp_path / "dataset", tmp_path / "c.pt", fold=3)
+    (tmp_path / "dataset" / "convert.json").write_text(json.dumps({"command": "tqgd convert masks"}))
+    with pytest.raises(DatasetError, match="convert.json: records no source scans"):
+        validation_operating_point(tmp_path / "dataset", tmp_path / "c.pt")
+    (tmp_path / "dataset" / "convert.json").write_text(json.dumps(
+        {"source": str(tmp_path / "moved"), "fold_patients": [{"index": 0, "train": [], "val": ["P1"]}]}))
+    with pytest.raises(DatasetError, match="converted from are gone"):
+        validation_operating_point(tmp_path / "dataset", tmp_path / "c.pt")

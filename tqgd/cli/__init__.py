@@ -40,6 +40,7 @@ STAGES: tuple[str, ...] = (
     "tqgd.cli.heart",
     "tqgd.cli.train",
     "tqgd.cli.val",
+    "tqgd.cli.operating_point",
     "tqgd.cli.cv",
     "tqgd.cli.detect",
     "tqgd.cli.cohort",

@@ -38,6 +38,11 @@ def train(
                                      "weights/last.pt."),
     trust_weights: bool = typer.Option(False, "--trust-weights",
                                        help="Load weights with full pickle (only for files you trust)."),
+    choose_conf: bool = typer.Option(True, "--operating-point/--no-operating-point",
+                                     help="After training, choose the confidence tqgd detect keeps boxes at on the "
+                                          "dataset's validation patients and record it in best.pt (as tqgd "
+                                          "operating-point does; needs a tqgd convert orcascore dataset whose scans "
+                                          "are still where it was converted from)."),
     options: list[str] = typer.Argument(None, metavar="[KEY=VALUE]...",
                                         help="Any other ultralytics train option, e.g. lr0=0.02 patience=50."),
 ) -> None:
@@ -45,7 +50,8 @@ def train(
 
     Prints the recipe, shows progress, and writes the run folder: weights/best.pt and last.pt, results.csv, plots,
     args.yaml, tqgd_run.json (recipe and versions) and convert.json (the dataset's preprocessing, also kept inside
-    the weights for tqgd detect).
+    the weights for tqgd detect). Then chooses detect's confidence on the validation patients and records it in
+    best.pt (weights/best_operating_point.json holds the sweep; --no-operating-point skips it).
 
     Example: tqgd train --data datasets/orca/orcascore.yaml --model tqgdnet-n --epochs 200 --device 0 lr0=0.01
     """
@@ -77,6 +83,25 @@ def train(
     console.print(f"best weights: {result.best}")
     if summary:
         console.print(f"final validation: {summary}")
+    if choose_conf:
+        record_detect_conf(console, result, device)
+
+
+def record_detect_conf(console, result, device: str | None) -> None:
+    """Choose detect's confidence for the run's best.pt; a dataset that cannot be swept is said, not an error (the
+    training itself succeeded)."""
+    from rich.markup import escape
+
+    from tqgd.cli.operating_point import choose_and_record
+    from tqgd.errors import TQGDError
+
+    data = Path(str(result.args.get("data")))
+    sweep_device = str(device).split(",")[0] if device else "cpu"
+    try:
+        choose_and_record(console, result.best, data, result.best, None, sweep_device)
+    except TQGDError as exc:
+        console.print(f"[yellow]no operating point recorded:[/yellow] {escape(str(exc))}; tqgd detect keeps boxes "
+                      "from 0.25 unless --conf is given")
 
 
 def register(app: typer.Typer) -> None:

@@ -157,18 +157,10 @@ def mark_phantom_weights(source: Path, target: Path, training_data: str = PHANTO
                          extra: dict[str, Any] | None = None) -> Path:
     """Copy weights to ``target`` with the checkpoint key saying they were trained on the phantom (and ``extra``
     checkpoint keys, e.g. the operating confidence)."""
-    import torch
-
     from tqgd.engine.detect_model import TRAINING_DATA_KEY
-    from tqgd.engine.weights import load_checkpoint
-    from tqgd.io import atomic_path
+    from tqgd.engine.weights import save_with_keys
 
-    checkpoint = load_checkpoint(source)
-    checkpoint[TRAINING_DATA_KEY] = training_data
-    checkpoint.update(extra or {})
-    with atomic_path(target) as tmp:
-        torch.save(checkpoint, tmp)
-    return target
+    return save_with_keys(source, target, {TRAINING_DATA_KEY: training_data, **(extra or {})})
 
 
 def prepare_demo_folder(out: Path) -> Path:

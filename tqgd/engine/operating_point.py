@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from tqgd.detections import DetectionResult
-from tqgd.engine.detect_model import OPERATING_CONF_KEY  # noqa: F401  (written into the weights by the caller)
+from tqgd.engine.detect_model import OPERATING_CONF_KEY
 
 CANDIDATE_CONFS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4)
 
@@ -65,23 +65,28 @@ def at_confidence(result: DetectionResult, conf: float) -> DetectionResult:
     return replace(result, slices=slices, model={**result.model, "conf": conf})
 
 
-def sweep_confidence(cases: Iterable, weights: Path, heart: Path | Callable, device: str = "cpu",
+def sweep_confidence(cases: Iterable, weights: Path, heart: Path | Callable | None = None, device: str = "cpu",
                      confs: tuple[float, ...] = CANDIDATE_CONFS, roi_crop: bool = False) -> list[ConfPoint]:
     """Pooled lesion counts per candidate confidence over ``cases`` (``tqgd.data.orcascore.OrcaCase`` with references).
 
-    ``heart``: heart detector weights (the user's path), or a function volume -> ``HeartROI`` (e.g. an oracle ROI).
+    ``heart``: heart detector weights, a function volume -> ``HeartROI`` (e.g. an oracle ROI), or None for the crop
+    ``tqgd detect`` chooses without --heart-weights (the heart weights recorded in ``weights``, or full slices).
     ``roi_crop``: detect on the heart ROI itself (``DetectOptions.roi_crop``), whose confidences differ.
     """
     from tqgd.data.readers import read_ct
     from tqgd.detections import save_detections
-    from tqgd.engine.detect import DetectOptions, detect_volume
+    from tqgd.engine.detect import DetectOptions, choose_crop, detect_volume
     from tqgd.engine.detect_model import load_slice_detector
     from tqgd.engine.heart_crop import HeartCropper
     from tqgd.scoring.cohort import evaluate_scan
     from tqgd.scoring.options import ScoringOptions
 
     detector = load_slice_detector(weights, device=device)
-    roi_of = heart if callable(heart) else HeartCropper(heart, device=device).roi
+    if heart is None:
+        cropper = choose_crop(detector, None, device)[0]
+        roi_of = cropper.roi if cropper is not None else (lambda volume: None)
+    else:
+        roi_of = heart if callable(heart) else HeartCropper(heart, device=device).roi
     scoring = ScoringOptions()
     totals = {conf: [0, 0, 0, 0] for conf in confs}
     with tempfile.TemporaryDirectory(prefix="tqgd-conf-") as tmp:
@@ -102,22 +107,98 @@ def best_point(points: list[ConfPoint]) -> ConfPoint:
     return max(points, key=lambda p: (round(p.f1, 6), p.conf))
 
 
-def validation_operating_point(dataset: Path, weights: Path, heart: Path | Callable, device: str = "cpu"
-                               ) -> dict[str, Any] | None:
-    """The operating-point record of ``weights`` trained on a ``tqgd convert orcascore`` dataset: the sweep over the
-    dataset's fold-0 validation patients (read from the scans it was converted from; never test patients) and its
-    best confidence. None when those patients hold no reference lesion."""
+def dataset_fold(data_yaml: Path) -> tuple[Path, int]:
+    """The converted dataset folder of a dataset YAML and the fold its ``val`` list is (``folds/fold<k>_val.txt``, as
+    ``tqgd convert`` writes; 0 when the YAML names no fold list)."""
+    import re
+
+    import yaml
+
+    from tqgd.errors import DatasetError
+
+    try:
+        spec = yaml.safe_load(Path(data_yaml).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise DatasetError(f"cannot read the dataset YAML: {exc}", data_yaml) from exc
+    if not isinstance(spec, dict):
+        raise DatasetError("not a dataset YAML (expected path:, train:, val:)", data_yaml)
+    folder = Path(spec.get("path") or Path(data_yaml).parent)
+    if not folder.is_absolute():
+        folder = Path(data_yaml).parent / folder
+    match = re.search(r"fold(\d+)_val", str(spec.get("val", "")))
+    return folder, int(match.group(1)) if match else 0
+
+
+def validation_cases(dataset: Path, fold: int = 0) -> list:
+    """The validation patients of fold ``fold`` of a ``tqgd convert orcascore`` dataset, as ``OrcaCase`` of the scans
+    it was converted from.
+
+    Raises:
+        DatasetError: the dataset records no source scans or folds (not written by ``tqgd convert orcascore``), its
+            source folder is gone, or the fold does not exist.
+    """
     import json
 
     from tqgd.data.orcascore import discover_cases
+    from tqgd.errors import DatasetError
 
-    record = json.loads((Path(dataset) / "convert.json").read_text(encoding="utf-8"))
-    val = set(record["fold_patients"][0]["val"])
-    cases = [case for case in discover_cases(Path(record["source"])) if case.case_id in val]
-    points = sweep_confidence(cases, weights, heart, device)
-    if not any(point.reference_lesions for point in points):
-        return None
+    record_path = Path(dataset) / "convert.json"
+    try:
+        record = json.loads(record_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DatasetError(f"cannot read the conversion record: {exc}", record_path) from exc
+    if not record.get("source") or not record.get("fold_patients"):
+        raise DatasetError("records no source scans and patient folds: only a dataset written by tqgd convert "
+                           "orcascore names the validation scans to choose the confidence on", record_path)
+    source = Path(record["source"])
+    if not source.is_dir():
+        raise DatasetError(f"the scans this dataset was converted from are gone ({source}); restore them there to "
+                           "choose the operating point", record_path)
+    folds = {int(f["index"]): f for f in record["fold_patients"]}
+    if fold not in folds:
+        raise DatasetError(f"has no fold {fold} (folds {sorted(folds)})", record_path)
+    val = set(folds[fold]["val"])
+    return [case for case in discover_cases(source) if case.case_id in val]
+
+
+def validation_operating_point(dataset: Path, weights: Path, heart: Path | Callable | None = None,
+                               device: str = "cpu", fold: int = 0, roi_crop: bool = False) -> dict[str, Any] | None:
+    """The operating-point record of ``weights`` trained on fold ``fold`` of a ``tqgd convert orcascore`` dataset: the
+    sweep over that fold's validation patients (``validation_cases``; never test patients) and its best confidence
+    (for the heart-ROI crop with ``roi_crop``). None when those patients hold no reference lesion or no confidence
+    finds one."""
+    cases = validation_cases(dataset, fold)
+    points = sweep_confidence(cases, weights, heart, device, roi_crop=roi_crop)
     best = best_point(points)
-    return {"conf": best.conf, "f1": round(best.f1, 4), "patients": sorted(val),
-            "rule": "highest pooled lesion F1 (OrCaScore rules) of tqgd detect on the fold-0 validation patients",
+    if not best.reference_lesions or best.f1 == 0:
+        return None
+    return {"conf": best.conf, "f1": round(best.f1, 4), "fold": fold,
+            "patients": sorted(case.case_id for case in cases),
+            "rule": f"highest pooled lesion F1 (OrCaScore rules) of tqgd detect on the fold-{fold} validation patients",
             "sweep": [point.to_json() for point in points]}
+
+
+def record_operating_point(weights: Path, data_yaml: Path, out: Path, heart: Path | None = None,
+                           device: str = "cpu") -> dict[str, Any] | None:
+    """Sweep ``weights`` on the validation patients of the dataset and fold ``data_yaml`` names; when a confidence
+    finds lesions, write ``out`` (the checkpoint with the confidence under the key ``tqgd detect`` reads for the crop
+    it will use: ``OPERATING_CONF_ROI_KEY`` for weights that already record a heart-ROI point, else
+    ``OPERATING_CONF_KEY``) and ``<out stem>_operating_point.json`` (the record). Returns the record, or None
+    (nothing written)."""
+    from tqgd.engine.detect import DetectOptions, uses_roi_crop
+    from tqgd.engine.detect_model import OPERATING_CONF_ROI_KEY, load_slice_detector
+    from tqgd.engine.weights import save_with_keys
+    from tqgd.io import write_json
+
+    dataset, fold = dataset_fold(data_yaml)
+    validation_cases(dataset, fold)  # a dataset that cannot be swept is refused before the weights are loaded
+    roi_crop = uses_roi_crop(load_slice_detector(weights, device=device), DetectOptions())
+    record = validation_operating_point(dataset, weights, heart, device, fold, roi_crop)
+    if record is None:
+        return None
+    record = {"weights": str(out), "swept_weights": str(weights), "dataset": str(dataset),
+              "crop": "heart ROI (roi_crop)" if roi_crop else "square training crop",
+              "heart_weights": str(heart) if heart else "as tqgd detect chooses (recorded in the weights)", **record}
+    save_with_keys(weights, out, {OPERATING_CONF_ROI_KEY if roi_crop else OPERATING_CONF_KEY: record["conf"]})
+    write_json(Path(out).with_name(f"{Path(out).stem}_operating_point.json"), record)
+    return record

@@ -191,3 +191,17 @@ def load_weights(path: str | Path, trust: bool | None = None) -> Any:
         except Exception as exc:  # torch, pickle and ultralytics raise many types for a bad file
             raise checkpoint_error(exc, path, trusted) from exc
     return loaded
+
+
+def save_with_keys(source: str | Path, target: str | Path, keys: dict[str, Any], trust: bool | None = None) -> Path:
+    """Copy the checkpoint ``source`` to ``target`` with ``keys`` added (atomic write; ``target`` may be ``source``,
+    for a caller's own outputs such as a run's best.pt)."""
+    import torch
+
+    from tqgd.io import atomic_path
+
+    checkpoint = load_checkpoint(source, trust)
+    checkpoint.update(keys)
+    with atomic_path(Path(target)) as tmp:
+        torch.save(checkpoint, tmp)
+    return Path(target)
