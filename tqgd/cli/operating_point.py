@@ -1,4 +1,4 @@
-"""``tqgd operating-point``: choose the confidence ``tqgd detect`` keeps boxes at, on a dataset's validation patients."""
+"""``tqgd operating-point``: choose the confidence ``tqgd detect`` keeps boxes at, on validation patients."""
 
 from __future__ import annotations
 
