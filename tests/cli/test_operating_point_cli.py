@@ -60,11 +60,15 @@ def test_the_chosen_confidence_is_what_detect_then_uses_and_scores(monkeypatch, 
         "a sweep row (boxes of one low-confidence pass kept at c) equals detect run at c"
 
 
-def test_the_input_weights_are_never_the_output(monkeypatch, capsys, tmp_path, converted) -> None:
+def test_the_input_weights_are_never_the_output(monkeypatch, capsys, tmp_path) -> None:
+    from tests.engine.trainval_data import write_big_box_dataset
+
     weights = Path(shutil.copy(weights_dir() / CALCIUM_WEIGHTS, tmp_path / "calcium.pt"))
-    code, _, err = run_tqgd(monkeypatch, capsys, "operating-point", weights, "--data", converted / "orcascore.yaml",
-                            "--out", weights)
+    before = weights.read_bytes()
+    code, _, err = run_tqgd(monkeypatch, capsys, "operating-point", weights, "--data",
+                            write_big_box_dataset(tmp_path / "big") / "orcascore.yaml", "--out", weights)
     assert code == 1 and "calcium.pt: is the input weights; choose another --out" in " ".join(err.split())
+    assert weights.read_bytes() == before
 
 
 def test_a_dataset_without_source_scans_is_refused_by_name(monkeypatch, capsys, tmp_path) -> None:

@@ -62,7 +62,7 @@ def test_short_cpu_run_with_pass_through_options(app, dataset: Path, tmp_path: P
         assert "no confidence found a lesion on the validation patients" in output
 
 
-def test_a_dataset_that_cannot_be_swept_is_said_and_training_still_succeeds(tmp_path: Path, monkeypatch) -> None:
+def test_a_dataset_that_cannot_be_swept_is_said_and_training_still_succeeds(tmp_path: Path) -> None:
     from types import SimpleNamespace
 
     from rich.console import Console
