@@ -59,7 +59,7 @@ def operating_point(
     """Choose the confidence tqgd detect keeps boxes at, on the validation patients, and record it in the weights.
 
     Runs tqgd detect's own path (heart crop, physics filter, lesion verifier, completion) on the dataset's validation
-    scans at each candidate confidence (0.005-0.4), scores the lesions against the reference masks by OrCaScore's
+    scans at each candidate confidence (0.002-0.4), scores the lesions against the reference masks by OrCaScore's
     rules and records the confidence with the best lesion F1. A short schedule leaves true deposits below
     ultralytics' usual 0.25; this finds where the detector actually works. Test patients are never used.
 

@@ -23,7 +23,12 @@ from typing import Any
 from tqgd.detections import DetectionResult
 from tqgd.engine.detect_model import OPERATING_CONF_KEY
 
-CANDIDATE_CONFS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4)
+#: Candidate confidences: 19 from 0.002 to 0.05 (17 geometric, 1.22x apart, plus 0.005, 0.01, 0.02), then 0.1-0.4.
+#: A short CPU schedule leaves many detectors' boxes in a narrow band below 0.05 (TQGDNet-n: median 0.008-0.023); on
+#: the coarser grid of stop 37 (0.005, 0.01, 0.02, 0.05, ...) such a model's validation lesions went from 25 at 0.005
+#: to none at 0.01 (BENCHMARKS.md, "Reading the three seeds").
+CANDIDATE_CONFS = (0.002, 0.0024, 0.003, 0.0037, 0.0045, 0.005, 0.0055, 0.0067, 0.0082, 0.01, 0.0122, 0.015, 0.0183,
+                   0.02, 0.0224, 0.0273, 0.0334, 0.0409, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4)
 
 
 @dataclass(frozen=True)
