@@ -57,7 +57,7 @@ def test_the_chosen_confidence_is_what_detect_then_uses_and_scores(monkeypatch, 
     lesions = json.loads((tmp_path / "ev" / "evaluation.json").read_text())["lesions"]
     (row,) = [p for p in record["sweep"] if p["conf"] == record["conf"]]
     assert (round(lesions["sensitivity"], 4), round(lesions["ppv"], 4)) == (row["sensitivity"], row["ppv"]), \
-        "a sweep row (boxes of one low-confidence pass kept at c) equals detect run at c"
+        "a sweep row (one model pass, finished at c) equals detect with c recorded"
 
 
 def test_the_input_weights_are_never_the_output(monkeypatch, capsys, tmp_path) -> None:

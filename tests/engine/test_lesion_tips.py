@@ -99,8 +99,8 @@ def test_only_calcium_inside_the_crop_and_above_the_threshold_counts():
 
 @pytest.mark.parametrize("bridge", [False, True])
 def test_completing_a_low_confidence_pass_then_keeping_c_equals_completing_the_boxes_kept_at_c(bridge):
-    """The operating-point sweep keeps one low-confidence pass's boxes at each candidate: a weak box already on a tip
-    is raised to its lesion's confidence, as the tip's added box would have it; a bridged gap likewise."""
+    """Completion does not depend on the boxes below the confidence kept afterwards: a weak box already on a tip is
+    raised to its lesion's confidence, as the tip's added box would have it; a bridged gap likewise."""
     hu = _lesion_volume()
     weak = {1: BODY[1], 3: BODY[3], 0: np.array([[14.0, 12.0, 16.0, 13.0, 0.05, 0]]),
             4: np.array([[29.0, 29.0, 33.0, 33.0, 0.3, 0]])}

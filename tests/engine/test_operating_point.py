@@ -1,4 +1,4 @@
-"""``tqgd.engine.operating_point``: keeping boxes by confidence, choosing the confidence with the best lesion F1 on the
+"""``tqgd.engine.operating_point``: choosing the confidence with the best lesion F1 on the
 validation patients of the fold a dataset YAML names, and recording it in a copy of the weights;
 ``tqgd detect`` uses a recorded operating confidence unless --conf is given."""
 
@@ -10,25 +10,11 @@ from types import SimpleNamespace
 import pytest
 
 from tqgd.data.orcascore import image_path, reference_path
-from tqgd.detections import Detection, DetectionResult, SliceDetections
 from tqgd.engine import operating_point
 from tqgd.engine.detect import DEFAULT_CONF, DetectOptions, operating_conf
-from tqgd.engine.operating_point import (CANDIDATE_CONFS, ConfPoint, at_confidence, best_point, dataset_fold,
+from tqgd.engine.operating_point import (CANDIDATE_CONFS, ConfPoint, best_point, dataset_fold,
                                         record_operating_point, validation_operating_point)
 from tqgd.errors import DatasetError
-
-
-def _result() -> DetectionResult:
-    boxes = [Detection(box_xyxy=(0.0, 0.0, 2.0, 2.0), confidence=c) for c in (0.9, 0.3, 0.05)]
-    return DetectionResult(source=None, shape_zyx=(2, 8, 8), spacing_mm=(1.0, 1.0, 1.0), origin_mm=(0.0, 0.0, 0.0),
-                           direction=[1, 0, 0, 0, 1, 0, 0, 0, 1],
-                           slices=[SliceDetections(0, boxes[:2]), SliceDetections(1, boxes[2:])], model={"conf": 0.02})
-
-
-def test_at_confidence_keeps_boxes_at_or_above_and_drops_empty_slices():
-    kept = at_confidence(_result(), 0.3)
-    assert [d.confidence for _, d in kept.all_detections()] == [0.9, 0.3]
-    assert [s.slice_index for s in kept.slices] == [0] and kept.model["conf"] == 0.3
 
 
 def test_conf_point_pools_lesion_counts_as_orcascore_f1():

@@ -1,4 +1,5 @@
-"""One scan -> calcium detections in full-slice pixels and patient millimetres (``detect_volume``).
+"""One scan -> calcium detections in full-slice pixels and patient millimetres (``detect_volume``: ``model_pass``, the
+model on every slice, then ``finish_pass``, every step after the model, at a confidence at least the pass's).
 
 Slices become model images exactly as the training slices did (``tqgd.data.model_input`` with the ``InputSpec`` recorded
 in the weights: window, 2.5D context, fixed native-pixel crop around the heart ROI), and go through the model in
@@ -280,36 +281,73 @@ def model_crop(roi: HeartROI | None, slice_hw: tuple[int, int], crop_size: int |
     return crop_box(roi.xyxy if roi is not None else (0, 0, width, height), slice_hw, crop_size)
 
 
+@dataclass(frozen=True)
+class ModelPass:
+    """The model's boxes on one volume at confidence ``conf`` or more: full-slice pixel rows (N, 6) per slice index,
+    before the physics filter, and the crop the model saw (``roi`` itself, or the square crop around it)."""
+
+    rows: dict[int, np.ndarray]
+    conf: float
+    roi: HeartROI | None
+    crop_xyxy: tuple[int, int, int, int]
+    roi_crop: bool
+
+
 def detect_volume(volume: CTVolume, detector: SliceDetector, roi: HeartROI | None, options: DetectOptions,
                   progress: SliceProgress | None = None) -> DetectionResult:
     """Detect calcium on every slice of ``volume`` inside ``roi`` (whole slices when None); see the module docstring."""
+    return finish_pass(volume, detector, model_pass(volume, detector, roi, options, progress), options)
+
+
+def model_pass(volume: CTVolume, detector: SliceDetector, roi: HeartROI | None, options: DetectOptions,
+               progress: SliceProgress | None = None) -> ModelPass:
+    """The model's part of ``detect_volume``: every slice (with the physics filter: every slice whose crop holds a
+    voxel >= the threshold) through the model at ``options``' confidence."""
     depth, height, width = volume.shape
     spec = detector.input_spec
     roi_crop = uses_roi_crop(detector, options)
     x0, y0, x1, y1 = model_crop(roi, (height, width), spec.crop_size, roi_crop)
     imgsz = max(x1 - x0, y1 - y0) if spec.crop_size else None
-    physics = options.physics_filter and volume.meta.has_hu
     conf = operating_conf(detector, options)
-    dropped = dict.fromkeys(DROP_COUNTS, 0)
-    kept: dict[int, np.ndarray] = {}
+    rows: dict[int, np.ndarray] = {}
     # with the physics filter a slice whose crop holds no voxel >= the threshold keeps no box: the model skips it
     todo = (np.flatnonzero((volume.hu[:, y0:y1, x0:x1] >= options.physics_threshold_hu).any(axis=(1, 2)))
-            if physics else np.arange(depth))
+            if options.physics_filter and volume.meta.has_hu else np.arange(depth))
     for start in range(0, len(todo), options.batch):
         batch = todo[start:start + options.batch].tolist()
         images = _images(volume, detector, batch, (x0, y0, x1, y1))
-        for z, rows in zip(batch, predict(detector, images, conf, imgsz), strict=True):
-            full = crop_to_full(rows, (x0, y0))
+        for z, found in zip(batch, predict(detector, images, conf, imgsz), strict=True):
+            full = crop_to_full(found, (x0, y0))
             full[:, [0, 2]] = full[:, [0, 2]].clip(0, width)
             full[:, [1, 3]] = full[:, [1, 3]].clip(0, height)
             full = full[(full[:, 2] > full[:, 0]) & (full[:, 3] > full[:, 1])]  # boxes wholly in the padding
-            if volume.meta.has_hu:
-                full, counts = postprocess_rows(volume.hu[z], full, options)
-                dropped = {key: dropped[key] + counts[key] for key in DROP_COUNTS}
             if len(full):
-                kept[z] = full
+                rows[z] = full
         if progress is not None:
             progress(start + len(batch), len(todo))
+    return ModelPass(rows, conf, roi, (x0, y0, x1, y1), roi_crop)
+
+
+def finish_pass(volume: CTVolume, detector: SliceDetector, run: ModelPass, options: DetectOptions,
+                seed_conf: float | None = None) -> DetectionResult:
+    """The steps of ``detect_volume`` after the model, on ``run``'s boxes at ``options``' confidence (at least
+    ``run.conf``): physics filter and snapping, verifier, rescue, 3D completion. ``seed_conf``: the confidence rescued
+    seeds take (None: the weights' recorded operating point), so one model pass at a low confidence gives exactly
+    what detect would give with each higher confidence recorded in the weights (``tqgd.engine.operating_point``)."""
+    conf = operating_conf(detector, options)
+    if conf < run.conf:
+        raise ValueError(f"the model pass kept boxes from {run.conf}; it cannot be finished at {conf}")
+    roi, roi_crop, (x0, y0, x1, y1) = run.roi, run.roi_crop, run.crop_xyxy
+    physics = options.physics_filter and volume.meta.has_hu
+    dropped = dict.fromkeys(DROP_COUNTS, 0)
+    kept: dict[int, np.ndarray] = {}
+    for z in sorted(run.rows):
+        full = run.rows[z][run.rows[z][:, 4] >= conf]
+        if volume.meta.has_hu:
+            full, counts = postprocess_rows(volume.hu[z], full, options)
+            dropped = {key: dropped[key] + counts[key] for key in DROP_COUNTS}
+        if len(full):
+            kept[z] = full
     verified, whole, seeded = None, None, {}
     if physics and options.verify:
         verifier = load_verifier(options.verifier)
@@ -320,8 +358,10 @@ def detect_volume(volume: CTVolume, detector: SliceDetector, roi: HeartROI | Non
         if options.whole_lesion_score is not None:
             whole = {z: values >= options.whole_lesion_score for z, values in scores.items()}
         if options.rescue_score is not None:
+            if seed_conf is None:
+                seed_conf = operating_conf(detector, replace(options, conf=None))
             kept, whole, seeded, verified["rescue"] = _rescue(volume, detector, options, verifier, kept, whole,
-                                                              (x0, y0, x1, y1), conf)
+                                                              (x0, y0, x1, y1), conf, seed_conf)
     tips = physics and options.complete_tips
     completed: dict[str, int] = {}
     origins: dict[int, np.ndarray] = {}
@@ -357,12 +397,12 @@ RESCUE_CLASSES = ("calcium", "undetermined")
 
 
 def _rescue(volume: CTVolume, detector: SliceDetector, options: DetectOptions, verifier, kept: dict[int, np.ndarray],
-            whole: dict[int, np.ndarray] | None, crop_xyxy: tuple[int, int, int, int], conf: float
-            ) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray], dict[int, range], dict[str, Any]]:
+            whole: dict[int, np.ndarray] | None, crop_xyxy: tuple[int, int, int, int], conf: float,
+            seed_conf: float) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray], dict[int, range], dict[str, Any]]:
     """``kept`` and ``whole`` with the seeds of ``tqgd.verify.rescue`` appended (marked whole), where on each slice
-    the seeds sit, and what detections.json records. Seeds take the weights' own operating confidence, so the run at
-    a lower ranking confidence sees the same seeds, ranked with the weakest boxes of the operating point."""
-    seed_conf = operating_conf(detector, replace(options, conf=None))
+    the seeds sit, and what detections.json records. Seeds take ``seed_conf`` (the weights' own operating
+    confidence), so the run at a lower ranking confidence sees the same seeds, ranked with the weakest boxes of the
+    operating point."""
     class_id = next((k for name in RESCUE_CLASSES for k, v in detector.names.items() if v == name), None)
     record: dict[str, Any] = {"min_score": options.rescue_score, "min_voxels": options.rescue_min_voxels,
                               "confidence": seed_conf}

@@ -1,12 +1,12 @@
 """Choose the confidence at which ``tqgd detect`` keeps a calcium detector's boxes, on validation patients.
 
 A detector's operating point belongs to the detector: a short CPU schedule leaves most true deposits under
-ultralytics' usual 0.25. ``sweep_confidence`` runs the user's path once per patient (heart crop, ``detect_volume``
-with the physics filter and snapping) at the lowest candidate, keeps the boxes at each candidate confidence, and
-scores them by OrCaScore's lesion rules (``tqgd.scoring.cohort.evaluate_scan``); ``best_point`` takes the highest
-pooled lesion F1. Keeping a low-confidence pass's boxes at ``c`` equals a pass at ``c`` up to NMS and snapping ties:
-a box below ``c`` never suppresses or absorbs a more confident one, and 3D completion gives end slices the confidence
-of the boxes they continue from (``tqgd.engine.lesion_tips``).
+ultralytics' usual 0.25. ``sweep_confidence`` runs the user's path on each patient (heart crop, the model once at the
+lowest candidate, ``tqgd.engine.detect.model_pass``), then for each candidate confidence ``c`` the steps after the
+model on the boxes of ``c`` or more (``finish_pass``: physics filter, snapping, verifier, rescue with seeds at ``c``,
+3D completion), which is exactly what ``tqgd detect`` gives with ``c`` recorded in the weights (a box below ``c`` never
+suppresses a more confident one in NMS). Each candidate is scored by OrCaScore's lesion rules
+(``tqgd.scoring.cohort.evaluate_scan``); ``best_point`` takes the highest pooled lesion F1.
 
 The chosen value is written into the weights (``OPERATING_CONF_KEY``) and read by ``tqgd detect`` when no ``--conf``
 is given.
@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tqgd.detections import DetectionResult
 from tqgd.engine.detect_model import OPERATING_CONF_KEY
 
 #: Candidate confidences: 19 from 0.002 to 0.05 (17 geometric, 1.22x apart, plus 0.005, 0.01, 0.02), then 0.1-0.4.
@@ -60,16 +59,6 @@ class ConfPoint:
                 "predicted_lesions": self.predicted_lesions}
 
 
-def at_confidence(result: DetectionResult, conf: float) -> DetectionResult:
-    """``result`` with only the boxes of confidence ``conf`` or more."""
-    slices = []
-    for item in result.slices:
-        kept = [d for d in item.detections if d.confidence >= conf]
-        if kept:
-            slices.append(replace(item, detections=kept))
-    return replace(result, slices=slices, model={**result.model, "conf": conf})
-
-
 def sweep_confidence(cases: Iterable, weights: Path, heart: Path | Callable | None = None, device: str = "cpu",
                      confs: tuple[float, ...] = CANDIDATE_CONFS, roi_crop: bool = False) -> list[ConfPoint]:
     """Pooled lesion counts per candidate confidence over ``cases`` (``tqgd.data.orcascore.OrcaCase`` with references).
@@ -80,7 +69,7 @@ def sweep_confidence(cases: Iterable, weights: Path, heart: Path | Callable | No
     """
     from tqgd.data.readers import read_ct
     from tqgd.detections import save_detections
-    from tqgd.engine.detect import DetectOptions, choose_crop, detect_volume
+    from tqgd.engine.detect import DetectOptions, choose_crop, finish_pass, model_pass
     from tqgd.engine.detect_model import load_slice_detector
     from tqgd.engine.heart_crop import HeartCropper
     from tqgd.scoring.cohort import evaluate_scan
@@ -97,9 +86,10 @@ def sweep_confidence(cases: Iterable, weights: Path, heart: Path | Callable | No
     with tempfile.TemporaryDirectory(prefix="tqgd-conf-") as tmp:
         for case in cases:
             volume = read_ct(case.image)
-            result = detect_volume(volume, detector, roi_of(volume), DetectOptions(conf=min(confs), roi_crop=roi_crop))
+            run = model_pass(volume, detector, roi_of(volume), DetectOptions(conf=min(confs), roi_crop=roi_crop))
             for conf in confs:
-                path = save_detections(at_confidence(result, conf), Path(tmp) / f"{case.case_id}_{conf}.json")
+                result = finish_pass(volume, detector, run, DetectOptions(conf=conf, roi_crop=roi_crop), seed_conf=conf)
+                path = save_detections(result, Path(tmp) / f"{case.case_id}_{conf}.json")
                 match = evaluate_scan(volume, case.reference, path, scoring, case_id=case.case_id).match
                 for i, key in enumerate(("reference_lesions", "detected_reference_lesions", "predicted_lesions",
                                          "true_positive_lesions")):
