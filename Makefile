@@ -13,7 +13,7 @@ $(BIN)/tqgd: pyproject.toml
 
 install: $(BIN)/tqgd
 
-demo: install  ## install, then run the end-to-end demo on a synthetic phantom (CPU, a few minutes)
+demo: install  ## install, then run the end-to-end demo on a synthetic phantom (CPU, under 30 minutes on 2 cores)
 	$(BIN)/tqgd demo
 
 # Two pytest workers on two cores: one OpenMP thread each, or torch oversubscribes the CPU (about 5x slower).
