@@ -18,7 +18,8 @@ train`` accepts. Every trained row runs once per
 
 Each run writes ``WORK/runs/<set>/<row>/seed<k>/result.json`` last (rows without training: ``.../<row>/``); runs with one
 are skipped, so an interrupted benchmark resumes; a run whose training finished (``trained.json``) but whose evaluation
-did not is only re-evaluated. ``--jobs`` runs in parallel, each in its own process.
+did not is only re-evaluated; ``--rechoose`` re-opens trained rows whose operating point an older sweep chose
+(``reopen_stale_choices``). ``--jobs`` runs in parallel, each in its own process.
 
 Usage:
     python benchmarks/clinic_quality.py --work /tmp/tqgd-clinic --update             # cpu schedule, 3 seeds
@@ -196,6 +197,34 @@ def run_all(runs: list[tuple[str, str, int | None, Path]], rows: dict[str, Row],
         raise TQGDError(f"{len(failures)} run(s) failed (finished runs are kept):\n  {listed}")
 
 
+def reopen_stale_choices(runs: list[tuple[str, str, int | None, Path]], rows: dict[str, Row]) -> int:
+    """Re-open the finished runs of trained detector rows whose operating point was chosen by an older sweep (no
+    ``SWEEP_METHOD`` or another one, or other candidates): the choice moves to ``previous_operating_points`` in
+    trained.json and result.json to result_previous.json, so ``run_all`` chooses again on the same weights and
+    re-evaluates. Returns how many were re-opened."""
+    from clinic_rows import TRAINED_JSON
+
+    from tqgd.engine.operating_point import CANDIDATE_CONFS, SWEEP_METHOD
+
+    reopened = 0
+    for _, key, _, folder in runs:
+        path = folder / TRAINED_JSON
+        if rows[key].kind != "detector" or not path.is_file():
+            continue
+        trained = json.loads(path.read_text(encoding="utf-8"))
+        point = trained.get("operating_point")
+        if point is None or (point.get("method") == SWEEP_METHOD
+                             and [p["conf"] for p in point.get("sweep", [])] == list(CANDIDATE_CONFS)):
+            continue
+        trained["previous_operating_points"] = [*trained.get("previous_operating_points", []), trained.pop(
+            "operating_point")]
+        if (folder / RESULT_JSON).is_file():
+            (folder / RESULT_JSON).replace(folder / "result_previous.json")
+        write_json(path, trained)
+        reopened += 1
+    return reopened
+
+
 def collect(runs: list[tuple[str, str, int | None, Path]]) -> dict[str, dict[str, list[dict]]]:
     """dataset -> row key -> finished runs' result.json contents (rows without any finished run kept, empty)."""
     results: dict[str, dict[str, list[dict]]] = {}
@@ -294,6 +323,10 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--jobs", type=int, default=2, help="runs in parallel (default 2: one per CPU core)")
     parser.add_argument("--risk-scheme", choices=RISK_SCHEMES, default="five-class",
                         help="risk categories of the kappa column (default five-class)")
+    parser.add_argument("--rechoose", action="store_true",
+                        help="choose detect's confidence again, with this tqgd's sweep and candidates, for trained "
+                             "rows chosen by an older one (same weights, re-evaluated; the old choice and result "
+                             "are kept beside)")
     parser.add_argument("--report-only", action="store_true",
                         help="run nothing: report the runs of WORK that have finished (a benchmark cut short)")
     parser.add_argument("--update", type=Path, nargs="?", const=Path("BENCHMARKS.md"),
@@ -328,6 +361,8 @@ def main(argv: list[str] | None = None) -> str:
     runs = planned_runs(work, datasets, rows, seeds)
     failed = None
     try:
+        if args.rechoose and not args.report_only:
+            log(f"{reopen_stale_choices(runs, rows)} run(s) re-opened to choose the operating point again")
         if not args.report_only:
             run_all(runs, rows, data, schedule, args.jobs)
     except TQGDError as exc:  # write what finished, then fail

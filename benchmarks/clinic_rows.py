@@ -385,7 +385,7 @@ def run_row(kind: str, spec_name: str | None, dataset: str, test_root: str, fold
         predict, conf = unet_predictor(Path(trained["weights"]), spec, unet_device(schedule["device"])), 0.0
     else:
         trained = trained or train_detector_row(spec_name, data, out, schedule, seed)
-        if "operating_point" not in trained:  # trained before operating points existed
+        if "operating_point" not in trained:  # trained before operating points existed, or re-opened (--rechoose)
             trained = {**trained, "operating_point": detector_operating_point(Path(trained["weights"]), data,
                                                                               schedule["device"])}
             write_json(out / TRAINED_JSON, trained)

@@ -288,3 +288,41 @@ def test_candidate_weights_rows_score_the_named_folder_at_its_own_operating_poin
     (candidate / HEART_WEIGHTS).unlink()
     with pytest.raises(TQGDError, match="gpu-candidate"):
         shipped_record(True, row.spec)
+
+
+def test_rechoose_reopens_only_trained_detector_runs_chosen_by_an_older_sweep(tmp_path: Path) -> None:
+    """A run chosen before SWEEP_METHOD existed, or on other candidates, gets its choice moved aside and its result
+    kept as result_previous.json (so run_all chooses and evaluates again); a current choice and rows without an
+    operating point stay as they are."""
+    import clinic_quality
+    from clinic_rows import RESULT_JSON, ROWS, TRAINED_JSON
+
+    from tqgd.engine.operating_point import CANDIDATE_CONFS, SWEEP_METHOD
+
+    current = {"conf": 0.01, "method": SWEEP_METHOD, "sweep": [{"conf": c} for c in CANDIDATE_CONFS]}
+    points = {"old": {"conf": 0.01, "sweep": [{"conf": c} for c in CANDIDATE_CONFS]},
+              "coarse": {**current, "sweep": [{"conf": c} for c in (0.005, 0.01, 0.02)]}, "current": current}
+    runs = []
+    for seed, (name, point) in enumerate(points.items()):
+        folder = clinic_quality.run_dir(tmp_path, "gated", "tqgdnet", ROWS["tqgdnet"], seed)
+        folder.mkdir(parents=True)
+        (folder / TRAINED_JSON).write_text(json.dumps({"weights": "last.pt", "operating_point": point}))
+        (folder / RESULT_JSON).write_text(json.dumps({"name": name}))
+        runs.append(("gated", "tqgdnet", seed, folder))
+    unet = clinic_quality.run_dir(tmp_path, "gated", "unet", ROWS["unet"], 0)
+    unet.mkdir(parents=True)
+    (unet / TRAINED_JSON).write_text(json.dumps({"weights": "unet.pt"}))
+    (unet / RESULT_JSON).write_text("{}")
+    runs.append(("gated", "unet", 0, unet))
+    rows = {"tqgdnet": ROWS["tqgdnet"], "unet": ROWS["unet"]}
+    assert clinic_quality.reopen_stale_choices(runs, rows) == 2
+    for (_, _, _, folder), (name, point) in zip(runs, points.items(), strict=False):
+        trained = json.loads((folder / TRAINED_JSON).read_text())
+        if name == "current":
+            assert trained["operating_point"] == point and (folder / RESULT_JSON).is_file()
+        else:
+            assert "operating_point" not in trained and trained["previous_operating_points"] == [point]
+            assert not (folder / RESULT_JSON).exists()
+            assert json.loads((folder / "result_previous.json").read_text()) == {"name": name}
+    assert (unet / RESULT_JSON).is_file()
+    assert clinic_quality.reopen_stale_choices(runs, rows) == 0, "re-opened runs wait for run_all, not re-opened again"

@@ -12,7 +12,7 @@ import pytest
 from tqgd.data.orcascore import image_path, reference_path
 from tqgd.engine import operating_point
 from tqgd.engine.detect import DEFAULT_CONF, DetectOptions, operating_conf
-from tqgd.engine.operating_point import (CANDIDATE_CONFS, ConfPoint, best_point, dataset_fold,
+from tqgd.engine.operating_point import (CANDIDATE_CONFS, SWEEP_METHOD, ConfPoint, best_point, dataset_fold,
                                         record_operating_point, validation_operating_point)
 from tqgd.errors import DatasetError
 
@@ -68,6 +68,7 @@ def test_detects_confidence_is_swept_on_the_fold0_validation_patients_only(tmp_p
         assert point is None
     else:  # F1 4/4.5 at 0.005-0.05; the highest of the tied confidences is kept
         assert point["conf"] == expected and point["patients"] == ["P2"] and len(point["sweep"]) == len(CANDIDATE_CONFS)
+        assert point["method"] == SWEEP_METHOD  # what benchmarks/clinic_quality.py --rechoose compares
 
 
 def _fold_yaml(tmp_path, fold: int):

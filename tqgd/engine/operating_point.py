@@ -28,6 +28,9 @@ from tqgd.engine.detect_model import OPERATING_CONF_KEY
 #: to none at 0.01 (BENCHMARKS.md, "Reading the three seeds").
 CANDIDATE_CONFS = (0.002, 0.0024, 0.003, 0.0037, 0.0045, 0.005, 0.0055, 0.0067, 0.0082, 0.01, 0.0122, 0.015, 0.0183,
                    0.02, 0.0224, 0.0273, 0.0334, 0.0409, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4)
+#: How ``sweep_confidence`` makes a row, recorded with each choice. A choice recorded without it (before stop 39)
+#: kept one detect pass's boxes at each candidate, missing the lesions detect rescues once their boxes fall below it.
+SWEEP_METHOD = "model once per patient; every step after it, rescue included, at each candidate"
 
 
 @dataclass(frozen=True)
@@ -167,7 +170,7 @@ def validation_operating_point(dataset: Path, weights: Path, heart: Path | Calla
     best = best_point(points)
     if not best.reference_lesions or best.f1 == 0:
         return None
-    return {"conf": best.conf, "f1": round(best.f1, 4), "fold": fold,
+    return {"conf": best.conf, "f1": round(best.f1, 4), "fold": fold, "method": SWEEP_METHOD,
             "patients": sorted(case.case_id for case in cases),
             "rule": f"highest pooled lesion F1 (OrCaScore rules) of tqgd detect on the fold-{fold} validation patients",
             "sweep": [point.to_json() for point in points]}
