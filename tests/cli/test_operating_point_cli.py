@@ -1,5 +1,6 @@
 """``tqgd operating-point``: the shipped weights swept on a converted phantom's validation patient; ``tqgd detect``
-then keeps boxes at the recorded confidence, and ``tqgd evaluate`` of its output gives the sweep's own row."""
+then keeps boxes at the recorded confidence, and ``tqgd evaluate`` of its output without rescue (left out of the
+choice) gives the sweep's own row."""
 
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ def test_the_chosen_confidence_is_what_detect_then_uses_and_scores(monkeypatch, 
 
     source = Path(json.loads((converted / "convert.json").read_text())["source"])
     code, text, err = run_tqgd(monkeypatch, capsys, "detect", image_path(source, val), "--weights", out,
-                               "--heart-weights", heart, "--out", tmp_path / "det")
+                               "--heart-weights", heart, "--no-rescue", "--out", tmp_path / "det")
     assert code == 0, err
     assert "the operating point recorded in the weights" in " ".join(text.split())
     detections = json.loads((tmp_path / "det" / "detections.json").read_text())
@@ -57,7 +58,7 @@ def test_the_chosen_confidence_is_what_detect_then_uses_and_scores(monkeypatch, 
     lesions = json.loads((tmp_path / "ev" / "evaluation.json").read_text())["lesions"]
     (row,) = [p for p in record["sweep"] if p["conf"] == record["conf"]]
     assert (round(lesions["sensitivity"], 4), round(lesions["ppv"], 4)) == (row["sensitivity"], row["ppv"]), \
-        "a sweep row (one model pass, finished at c) equals detect with c recorded"
+        "a sweep row (one model pass, finished at c, no rescue) equals detect --no-rescue with c recorded"
 
 
 def test_the_input_weights_are_never_the_output(monkeypatch, capsys, tmp_path) -> None:

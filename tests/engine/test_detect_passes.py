@@ -1,5 +1,5 @@
 """``model_pass`` + ``finish_pass``: one model pass at a low confidence, finished at ``c``, is exactly
-``detect_volume`` with ``c`` recorded in the weights, rescued seeds included (what the confidence sweep relies on)."""
+``detect_volume`` at ``c``, rescued seeds included (what the confidence sweep relies on)."""
 
 from __future__ import annotations
 
@@ -41,9 +41,9 @@ def _volume() -> CTVolume:
     return CTVolume(hu=hu, spacing_mm=(3.0, 0.5, 0.5), origin_mm=(0.0, 0.0, 0.0), direction=np.eye(3), meta=meta)
 
 
-def _detector(recorded: float | None) -> SimpleNamespace:
+def _detector() -> SimpleNamespace:
     spec = InputSpec(parse_window("calcium"))
-    return SimpleNamespace(input_spec=spec, windowing=spec.windowing, names={0: "calcium"}, operating_conf=recorded,
+    return SimpleNamespace(input_spec=spec, windowing=spec.windowing, names={0: "calcium"}, operating_conf=None,
                            describe=lambda: {"weights": "fake"})
 
 
@@ -62,20 +62,21 @@ def stub_model(monkeypatch):
 
 
 @pytest.mark.parametrize("conf", [0.01, 0.1, 0.25, 0.3, 0.4])
-def test_one_low_pass_finished_at_c_is_detect_with_c_recorded(stub_model, conf):
-    volume = _volume()
-    low = model_pass(volume, _detector(None), None, DetectOptions(conf=0.002))
-    swept = finish_pass(volume, _detector(None), low, DetectOptions(conf=conf), seed_conf=conf)
-    recorded = detect_volume(volume, _detector(conf), None, DetectOptions())
-    assert _boxes(swept) == _boxes(recorded) and swept.model == recorded.model
-    b_origins = {origin for z, _, _, origin in _boxes(recorded) if z in (5, 6, 7)}
-    # B's 0.2 box is kept up to 0.2; above it B is unboxed, and the verifier's 0.995 rescues it at the recorded conf
-    assert ("model" in b_origins) == (conf <= 0.2) and ("verifier" in b_origins) == (conf > 0.2)
-    assert all(z != 1 for z, *_ in _boxes(recorded))  # the rod's box is rejected by the verifier at every confidence
+def test_one_low_pass_finished_at_c_is_detect_at_c(stub_model, conf):
+    volume, detector = _volume(), _detector()
+    low = model_pass(volume, detector, None, DetectOptions(conf=0.002))
+    swept = finish_pass(volume, detector, low, DetectOptions(conf=conf))
+    direct = detect_volume(volume, detector, None, DetectOptions(conf=conf))
+    assert _boxes(swept) == _boxes(direct) and swept.model == direct.model
+    b_origins = {origin for z, _, _, origin in _boxes(direct) if z in (5, 6, 7)}
+    # B's 0.2 box is kept up to 0.2; above it B is unboxed and rescued, with the seeds' 0.25 (no recorded point),
+    # up to 0.25; above that the seeds sit under the run's confidence
+    assert ("model" in b_origins) == (conf <= 0.2) and ("verifier" in b_origins) == (0.2 < conf <= 0.25)
+    assert all(z != 1 for z, *_ in _boxes(direct))  # the rod's box is rejected by the verifier at every confidence
 
 
 def test_a_pass_cannot_be_finished_below_its_own_confidence(stub_model):
     volume = _volume()
-    run = model_pass(volume, _detector(None), None, DetectOptions(conf=0.3))
+    run = model_pass(volume, _detector(), None, DetectOptions(conf=0.3))
     with pytest.raises(ValueError, match="kept boxes from 0.3"):
-        finish_pass(volume, _detector(None), run, DetectOptions(conf=0.1))
+        finish_pass(volume, _detector(), run, DetectOptions(conf=0.1))

@@ -328,12 +328,10 @@ def model_pass(volume: CTVolume, detector: SliceDetector, roi: HeartROI | None, 
     return ModelPass(rows, conf, roi, (x0, y0, x1, y1), roi_crop)
 
 
-def finish_pass(volume: CTVolume, detector: SliceDetector, run: ModelPass, options: DetectOptions,
-                seed_conf: float | None = None) -> DetectionResult:
+def finish_pass(volume: CTVolume, detector: SliceDetector, run: ModelPass, options: DetectOptions) -> DetectionResult:
     """The steps of ``detect_volume`` after the model, on ``run``'s boxes at ``options``' confidence (at least
-    ``run.conf``): physics filter and snapping, verifier, rescue, 3D completion. ``seed_conf``: the confidence rescued
-    seeds take (None: the weights' recorded operating point), so one model pass at a low confidence gives exactly
-    what detect would give with each higher confidence recorded in the weights (``tqgd.engine.operating_point``)."""
+    ``run.conf``): physics filter and snapping, verifier, rescue, 3D completion. One model pass at a low confidence
+    so gives exactly what detect gives at each higher one (``tqgd.engine.operating_point``)."""
     conf = operating_conf(detector, options)
     if conf < run.conf:
         raise ValueError(f"the model pass kept boxes from {run.conf}; it cannot be finished at {conf}")
@@ -358,10 +356,8 @@ def finish_pass(volume: CTVolume, detector: SliceDetector, run: ModelPass, optio
         if options.whole_lesion_score is not None:
             whole = {z: values >= options.whole_lesion_score for z, values in scores.items()}
         if options.rescue_score is not None:
-            if seed_conf is None:
-                seed_conf = operating_conf(detector, replace(options, conf=None))
             kept, whole, seeded, verified["rescue"] = _rescue(volume, detector, options, verifier, kept, whole,
-                                                              (x0, y0, x1, y1), conf, seed_conf)
+                                                              (x0, y0, x1, y1), conf)
     tips = physics and options.complete_tips
     completed: dict[str, int] = {}
     origins: dict[int, np.ndarray] = {}
@@ -397,12 +393,12 @@ RESCUE_CLASSES = ("calcium", "undetermined")
 
 
 def _rescue(volume: CTVolume, detector: SliceDetector, options: DetectOptions, verifier, kept: dict[int, np.ndarray],
-            whole: dict[int, np.ndarray] | None, crop_xyxy: tuple[int, int, int, int], conf: float,
-            seed_conf: float) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray], dict[int, range], dict[str, Any]]:
+            whole: dict[int, np.ndarray] | None, crop_xyxy: tuple[int, int, int, int], conf: float
+            ) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray], dict[int, range], dict[str, Any]]:
     """``kept`` and ``whole`` with the seeds of ``tqgd.verify.rescue`` appended (marked whole), where on each slice
-    the seeds sit, and what detections.json records. Seeds take ``seed_conf`` (the weights' own operating
-    confidence), so the run at a lower ranking confidence sees the same seeds, ranked with the weakest boxes of the
-    operating point."""
+    the seeds sit, and what detections.json records. Seeds take the weights' own operating confidence, so the run at
+    a lower ranking confidence sees the same seeds, ranked with the weakest boxes of the operating point."""
+    seed_conf = operating_conf(detector, replace(options, conf=None))
     class_id = next((k for name in RESCUE_CLASSES for k, v in detector.names.items() if v == name), None)
     record: dict[str, Any] = {"min_score": options.rescue_score, "min_voxels": options.rescue_min_voxels,
                               "confidence": seed_conf}
