@@ -12,8 +12,8 @@ def print_sweep(console, record: dict[str, Any]) -> None:
     """The sweep as a table (one row per candidate confidence), the chosen one marked."""
     from rich.table import Table
 
-    table = Table(title=f"tqgd detect on {len(record['patients'])} validation patient(s) of fold {record['fold']} "
-                        "(lesions by OrCaScore's rules)")
+    table = Table(title=f"tqgd detect --no-rescue on {len(record['patients'])} validation patient(s) of fold "
+                        f"{record['fold']} (lesions by OrCaScore's rules)")
     for column in ("confidence", "sensitivity", "PPV", "F1", "predicted lesions", ""):
         table.add_column(column, justify="right")
     for point in record["sweep"]:
@@ -58,10 +58,11 @@ def operating_point(
 ) -> None:
     """Choose the confidence tqgd detect keeps boxes at, on the validation patients, and record it in the weights.
 
-    Runs tqgd detect's own path (heart crop, physics filter, lesion verifier, completion) on the dataset's validation
-    scans at each candidate confidence (0.002-0.4), scores the lesions against the reference masks by OrCaScore's
-    rules and records the confidence with the best lesion F1. A short schedule leaves true deposits below
-    ultralytics' usual 0.25; this finds where the detector actually works. Test patients are never used.
+    Runs tqgd detect's own path (heart crop, physics filter, lesion verifier, completion; not the rescue, which
+    detect adds on top) on the dataset's validation scans at each candidate confidence (0.002-0.4), scores the
+    lesions against the reference masks by OrCaScore's rules and records the confidence with the best lesion F1. A
+    short schedule leaves true deposits below ultralytics' usual 0.25; this finds where the detector actually works.
+    Test patients are never used.
 
     Example: tqgd operating-point runs/train/exp/weights/best.pt --data datasets/orca/orcascore.yaml
     """
