@@ -53,9 +53,10 @@ class DemoSettings:
     non-gated phantom patients (4 validation patients, 48 boxes, scored through detect_volume): slice-box mAP50
     0.654 with 2.5D vs 0.648 with one slice (snapped boxes; 0.354 vs 0.426 without snapping), so 2.5D is kept for
     what it should do on noise rather than for a measured gain. As a whole demo on the realistic phantom (seeds 0, 1, 2;
-    three demos sharing 2 cores): 22-23 min, validation mAP50 0.35-0.48, test patient in its true risk category for
-    all three with detect's confidence swept on the validation patients (0.02 / 0.02 / 0.10); with ultralytics' F1
-    peak (0.20 / 0.15 / 0.13) seed 0's largest lesion went unboxed and its patient a category low.
+    three demos sharing 2 cores; stop 39): 23 min, validation mAP50 0.35-0.48, test patient in its true risk category
+    for all three with detect's confidence swept on the validation patients without rescue (0.0334 / 0.0273 / 0.10);
+    with ultralytics' F1 peak (0.20 / 0.15 / 0.13), or with rescue in the sweep (0.4 / 0.4 / 0.25), seed 0's largest
+    lesion went unboxed and its patient a category low (seed 1's too, with rescue in the sweep).
 
     Earlier measurements (8 patients, ROI resized to 256 px, one slice). On the heart-cropped phantom (62 images of 8
     patients, 2 of them validation) TQGDNet-n reached validation mAP50 0.23 at 256 px / batch 4 / 40 epochs, 0.19 with
