@@ -330,8 +330,8 @@ def model_pass(volume: CTVolume, detector: SliceDetector, roi: HeartROI | None, 
 
 def finish_pass(volume: CTVolume, detector: SliceDetector, run: ModelPass, options: DetectOptions) -> DetectionResult:
     """The steps of ``detect_volume`` after the model, on ``run``'s boxes at ``options``' confidence (at least
-    ``run.conf``): physics filter and snapping, verifier, rescue, 3D completion. One model pass at a low confidence
-    so gives exactly what detect gives at each higher one (``tqgd.engine.operating_point``)."""
+    ``run.conf``): physics filter and snapping, verifier, rescue, 3D completion. So one model pass at a low confidence
+    gives exactly what detect gives at each higher one (``tqgd.engine.operating_point``)."""
     conf = operating_conf(detector, options)
     if conf < run.conf:
         raise ValueError(f"the model pass kept boxes from {run.conf}; it cannot be finished at {conf}")
