@@ -80,3 +80,32 @@ def test_a_pass_cannot_be_finished_below_its_own_confidence(stub_model):
     run = model_pass(volume, _detector(), None, DetectOptions(conf=0.3))
     with pytest.raises(ValueError, match="kept boxes from 0.3"):
         finish_pass(volume, _detector(), run, DetectOptions(conf=0.1))
+
+
+def test_the_confidence_sweep_leaves_the_rescue_out(stub_model, monkeypatch):
+    """At 0.25 detect rescues deposit B (its only box, 0.2, is below; the seeds take 0.25); the sweep's row for 0.25
+    is detect --no-rescue: B is not there, so the verifier's rescue cannot flatten the sweep."""
+    import tqgd.data.readers
+    import tqgd.engine.detect_model
+    import tqgd.scoring.cohort
+    from tqgd.detections import load_detections
+    from tqgd.engine.operating_point import sweep_confidence
+
+    seen = {}
+
+    def evaluate(volume, reference, prediction, options, case_id=None):
+        result = load_detections(prediction)
+        seen[result.model["conf"]] = {(s.slice_index, d.origin) for s in result.slices for d in s.detections}
+        return SimpleNamespace(match=SimpleNamespace(reference_lesions=2, detected_reference_lesions=1,
+                                                     predicted_lesions=1, true_positive_lesions=1))
+
+    monkeypatch.setattr(tqgd.engine.detect_model, "load_slice_detector", lambda weights, device=None: _detector())
+    monkeypatch.setattr(tqgd.data.readers, "read_ct", lambda path: _volume())
+    monkeypatch.setattr(tqgd.scoring.cohort, "evaluate_scan", evaluate)
+    case = SimpleNamespace(image="scan", reference="labels", case_id="P1")
+    points = sweep_confidence([case], Path("w.pt"), heart=lambda volume: None, confs=(0.1, 0.25))
+    assert [p.conf for p in points] == [0.1, 0.25]
+    direct = detect_volume(_volume(), _detector(), None, DetectOptions(conf=0.25))
+    assert any(origin == "verifier" for _, _, _, origin in _boxes(direct))
+    assert all(origin != "verifier" for boxes in seen.values() for _, origin in boxes)
+    assert not any(z in (5, 6, 7) for z, _ in seen[0.25]) and any(z in (5, 6, 7) for z, _ in seen[0.1])
