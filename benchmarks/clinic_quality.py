@@ -18,14 +18,17 @@ train`` accepts. Every trained row runs once per
 
 Each run writes ``WORK/runs/<set>/<row>/seed<k>/result.json`` last (rows without training: ``.../<row>/``); runs with one
 are skipped, so an interrupted benchmark resumes; a run whose training finished (``trained.json``) but whose evaluation
-did not is only re-evaluated; ``--rechoose`` re-opens trained rows whose operating point an older sweep chose
-(``reopen_stale_choices``). ``--jobs`` runs in parallel, each in its own process.
+did not is only re-evaluated; ``--test-sets`` scores the rows on more held-out sets (``set_key``: folders
+``<set>@<seed>``), trained rows with their training for the main test set (``borrow_training``); ``--rechoose``
+re-opens trained rows whose operating point an older sweep chose (``reopen_stale_choices``). ``--jobs`` runs in
+parallel, each in its own process.
 
 Usage:
     python benchmarks/clinic_quality.py --work /tmp/tqgd-clinic --update             # cpu schedule, 3 seeds
     python benchmarks/clinic_quality.py --work /tmp/c --models threshold tqgdnet yolo26n --datasets non-gated
     python benchmarks/clinic_quality.py --work /tmp/c --schedule paper --device 0 --jobs 1   # GPU, 200 epochs
     python benchmarks/clinic_quality.py --work /tmp/c --models tqgdnet yolo26n --block clinic_quality_seeds --update
+    python benchmarks/clinic_quality.py --work /tmp/c --models shipped-heart --datasets gated --test-sets 20 40 42
     python benchmarks/clinic_quality.py --work /tmp/c-smoke --smoke                  # 1-3 minutes
 """
 
@@ -113,22 +116,37 @@ def patient_seeds(set_seed: int, n: int) -> set[int]:
     return {patient_seed(set_seed, i) for i in range(n)}
 
 
-def make_data(work: Path, dataset: str, schedule: Schedule) -> tuple[Path, Path]:
-    """(converted training dataset, test phantom root) of one set; reused when complete."""
+def set_key(dataset: str, test_seed: int | None = None) -> str:
+    """Name of one held-out set: the dataset for its main test set (``TEST_SEEDS``), ``dataset@seed`` for another."""
+    return dataset if test_seed in (None, TEST_SEEDS[dataset]) else f"{dataset}@{test_seed}"
+
+
+def parse_set_key(key: str) -> tuple[str, int]:
+    """(dataset, test set seed) of a ``set_key``."""
+    dataset, _, seed = key.partition("@")
+    return dataset, int(seed) if seed else TEST_SEEDS[dataset]
+
+
+def make_data(work: Path, dataset: str, schedule: Schedule, test_seed: int | None = None) -> tuple[Path, Path]:
+    """(converted training dataset, test phantom root) of one set, the test patients from phantom set ``test_seed``
+    (default: the set's main test set); reused when complete."""
     from tqgd.baselines.roi import phantom_heart_crop
     from tqgd.data.convert.orcascore import OrcaConvertOptions, convert_orcascore
     from tqgd.data.phantom.config import PhantomConfig, with_metal_share
     from tqgd.data.phantom.layout import write_phantom_set
 
+    test_seed = TEST_SEEDS[dataset] if test_seed is None else test_seed
     shared = patient_seeds(TRAIN_SEEDS[dataset], schedule.train_patients) & \
-        patient_seeds(TEST_SEEDS[dataset], schedule.test_patients)
+        patient_seeds(test_seed, schedule.test_patients)
     if shared:
-        raise ConfigError(f"{dataset}: training and test sets share phantom patient seeds {sorted(shared)}")
+        raise ConfigError(f"{dataset}: the training set (set seed {TRAIN_SEEDS[dataset]}) and the test set (set seed "
+                          f"{test_seed}) share phantom patient seeds {sorted(shared)}; choose another test set seed")
     config = PhantomConfig(clip_heart=True, scan_length_mm=(40.0, 50.0)) if schedule.tiny_phantom else None
     roots = {}
-    for part, seed, count in (("train", TRAIN_SEEDS[dataset], schedule.train_patients),
-                              ("test", TEST_SEEDS[dataset], schedule.test_patients)):
-        root = work / "phantom" / dataset / part
+    test_dir = "test" if set_key(dataset, test_seed) == dataset else f"test-{test_seed}"
+    for part, seed, count, folder in (("train", TRAIN_SEEDS[dataset], schedule.train_patients, "train"),
+                                      ("test", test_seed, schedule.test_patients, test_dir)):
+        root = work / "phantom" / dataset / folder
         part_config = config
         if part == "train" and schedule.train_metal_share is not None:
             part_config = with_metal_share(config or PhantomConfig(), schedule.train_metal_share)
@@ -148,19 +166,20 @@ def make_data(work: Path, dataset: str, schedule: Schedule) -> tuple[Path, Path]
     return converted, roots["test"]
 
 
-def run_dir(work: Path, dataset: str, key: str, row: Row, seed: int) -> Path:
-    """Folder of one run (rows not trained here, the threshold and the shipped weights, have no training seed)."""
-    base = work / "runs" / dataset / key
+def run_dir(work: Path, test_set: str, key: str, row: Row, seed: int) -> Path:
+    """Folder of one run on one held-out set (``set_key``; rows not trained here, the threshold and the shipped
+    weights, have no training seed)."""
+    base = work / "runs" / test_set / key
     return base / f"seed{seed}" if row.trained_here else base
 
 
-def planned_runs(work: Path, datasets: list[str], rows: dict[str, Row], seeds: list[int]
+def planned_runs(work: Path, test_sets: list[str], rows: dict[str, Row], seeds: list[int]
                  ) -> list[tuple[str, str, int | None, Path]]:
-    """(dataset, row key, seed, folder) of every run of the table, seed by seed (a benchmark cut short has every
+    """(held-out set, row key, seed, folder) of every run of the table, seed by seed (a benchmark cut short has every
     row on the same seeds)."""
     runs, seen = [], set()
     for seed in seeds:
-        for dataset in datasets:
+        for dataset in test_sets:
             for key, row in rows.items():
                 folder = run_dir(work, dataset, key, row, seed)
                 if folder not in seen:
@@ -195,6 +214,30 @@ def run_all(runs: list[tuple[str, str, int | None, Path]], rows: dict[str, Row],
     if failures:
         listed = "\n  ".join(failures)
         raise TQGDError(f"{len(failures)} run(s) failed (finished runs are kept):\n  {listed}")
+
+
+def borrow_training(work: Path, runs: list[tuple[str, str, int | None, Path]], rows: dict[str, Row]) -> int:
+    """Give the runs of trained rows on another test set (``dataset@seed``) the training of the same row and seed on
+    the dataset's main test set (its trained.json, with ``trained_for`` naming that run): a row is trained once per
+    dataset and seed. Returns how many were given; raises naming the trainings still missing."""
+    from clinic_rows import TRAINED_JSON
+
+    given, missing = 0, []
+    for test_set, key, seed, folder in runs:
+        dataset, _ = parse_set_key(test_set)
+        if test_set == dataset or not rows[key].trained_here or (folder / TRAINED_JSON).is_file():
+            continue
+        main = run_dir(work, dataset, key, rows[key], seed)
+        if not (main / TRAINED_JSON).is_file():
+            missing.append(f"{dataset} {key} seed {seed}")
+            continue
+        trained = json.loads((main / TRAINED_JSON).read_text(encoding="utf-8"))
+        write_json(folder / TRAINED_JSON, {**trained, "trained_for": str(main)})
+        given += 1
+    if missing:
+        raise ConfigError(f"trained rows score other test sets with the training of the main test set, and these are "
+                          f"not trained yet: {', '.join(missing)}; run the same command without --test-sets first")
+    return given
 
 
 def reopen_stale_choices(runs: list[tuple[str, str, int | None, Path]], rows: dict[str, Row]) -> int:
@@ -238,15 +281,22 @@ def collect(runs: list[tuple[str, str, int | None, Path]]) -> dict[str, dict[str
 def data_lines(data: dict[str, tuple[Path, Path]], schedule: Schedule) -> list[str]:
     """One line per set: training conversion counts and seeds, test set seeds."""
     lines = []
-    for dataset, (converted, _) in data.items():
+    for test_set, (converted, _) in data.items():
+        dataset, test_seed = parse_set_key(test_set)
         convert = json.loads((converted / "convert.json").read_text(encoding="utf-8"))
         counts = convert["counts"]
         lines.append(f"{DATASETS[dataset]}: training set {schedule.train_patients} patients (phantom set seed "
                      f"{TRAIN_SEEDS[dataset]}; {counts['images']} images with {counts['boxes']} boxes; fold 0 of "
                      f"{schedule.folds} trains), test set {schedule.test_patients} patients (set seed "
-                     f"{TEST_SEEDS[dataset]}, no patient seed shared with training), input "
+                     f"{test_seed}, no patient seed shared with training), input "
                      f"{json.dumps(convert.get('input'))}.")
     return lines
+
+
+def set_label(test_set: str) -> str:
+    """Heading of one held-out set in the report."""
+    dataset, seed = parse_set_key(test_set)
+    return DATASETS[dataset] if test_set == dataset else f"{DATASETS[dataset]}, test set seed {seed}"
 
 
 def schedule_line(schedule: Schedule) -> str:
@@ -308,6 +358,10 @@ def main(argv: list[str] | None = None) -> str:
                         "(default: the ten of DEFAULT_ROWS)")
     parser.add_argument("--datasets", nargs="+", choices=list(DATASETS), help="subset of sets (default: both)")
     parser.add_argument("--seeds", nargs="+", type=int, help="training seeds (default 0 1 2; smoke: 0)")
+    parser.add_argument("--test-sets", nargs="+", type=int, metavar="SEED",
+                        help="phantom set seeds of the held-out test sets, each scored and reported on its own "
+                             f"(default: the main ones, {', '.join(f'{k} {v}' for k, v in TEST_SEEDS.items())}); "
+                             "trained rows use their training for the main test set (run that first)")
     parser.add_argument("--device", help="override the preset's device (cpu, 0)")
     parser.add_argument("--epochs", type=int, help="override the preset's epochs (a quick look, not the table)")
     parser.add_argument("--window", help="override the dataset's HU window (e.g. -200,1600; default calcium); a work "
@@ -357,19 +411,21 @@ def main(argv: list[str] | None = None) -> str:
     work = args.work.expanduser().resolve()
     check_schedule(work, schedule)
     datasets = args.datasets or list(DATASETS)
-    data = {name: make_data(work, name, schedule) for name in datasets}
-    runs = planned_runs(work, datasets, rows, seeds)
+    data = {set_key(name, seed): make_data(work, name, schedule, seed)
+            for name in datasets for seed in (args.test_sets or [TEST_SEEDS[name]])}
+    runs = planned_runs(work, list(data), rows, seeds)
     failed = None
     try:
         if args.rechoose and not args.report_only:
             log(f"{reopen_stale_choices(runs, rows)} run(s) re-opened to choose the operating point again")
         if not args.report_only:
+            borrow_training(work, runs, rows)
             run_all(runs, rows, data, schedule, args.jobs)
     except TQGDError as exc:  # write what finished, then fail
         failed = exc
     results = collect(runs)
     context = {"record": record, "schedule_line": schedule_line(schedule), "data_lines": data_lines(data, schedule),
-               "datasets": {d: DATASETS[d] for d in datasets}, "risk_scheme": args.risk_scheme,
+               "datasets": {key: set_label(key) for key in data}, "risk_scheme": args.risk_scheme,
                "minutes": (time.perf_counter() - started) / 60}
     block = report(results, {key: row.label for key, row in rows.items()}, context)
     finished = {d: {key: [r["seed"] for r in runs] for key, runs in found.items()} for d, found in results.items()}

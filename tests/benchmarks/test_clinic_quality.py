@@ -326,3 +326,41 @@ def test_rechoose_reopens_only_trained_detector_runs_chosen_by_an_older_sweep(tm
             assert json.loads((folder / "result_previous.json").read_text()) == {"name": name}
     assert (unet / RESULT_JSON).is_file()
     assert clinic_quality.reopen_stale_choices(runs, rows) == 0, "re-opened runs wait for run_all, not re-opened again"
+
+
+def test_more_test_sets_get_their_own_patients_folders_and_the_main_sets_training(tmp_path: Path) -> None:
+    """``--test-sets``: another set seed writes other test patients beside the main ones (never the training set's),
+    its runs live in ``<set>@<seed>`` and trained rows there reuse the main set's training, or are refused by name."""
+    import clinic_quality
+    from clinic_rows import ROWS, TRAINED_JSON
+
+    from tqgd.errors import ConfigError
+
+    schedule = clinic_quality.SCHEDULES["smoke"]
+    main_set, other = clinic_quality.TEST_SEEDS["gated"], 30
+    assert clinic_quality.set_key("gated", main_set) == "gated" and clinic_quality.set_key("gated") == "gated"
+    assert clinic_quality.parse_set_key(clinic_quality.set_key("gated", other)) == ("gated", other)
+    assert clinic_quality.parse_set_key("gated") == ("gated", main_set)
+    converted, main_root = clinic_quality.make_data(tmp_path, "gated", schedule)
+    same, other_root = clinic_quality.make_data(tmp_path, "gated", schedule, other)
+    assert same == converted and other_root != main_root and other_root.name == f"test-{other}"
+    cases = {root: json.loads((root / "phantom" / "phantom.json").read_text()) for root in (main_root, other_root)}
+    assert cases[main_root] != cases[other_root], "another set seed gives other patients"
+    with pytest.raises(ConfigError, match="share phantom patient seeds"):
+        clinic_quality.make_data(tmp_path, "gated", schedule, clinic_quality.TRAIN_SEEDS["gated"])
+
+    rows = {"tqgdnet": ROWS["tqgdnet"], "threshold": ROWS["threshold"]}
+    runs = clinic_quality.planned_runs(tmp_path, ["gated", "gated@30"], rows, [0, 1])
+    assert {(s, k, seed) for s, k, seed, _ in runs} == {
+        ("gated", "tqgdnet", 0), ("gated", "tqgdnet", 1), ("gated@30", "tqgdnet", 0), ("gated@30", "tqgdnet", 1),
+        ("gated", "threshold", None), ("gated@30", "threshold", None)}
+    main_run = clinic_quality.run_dir(tmp_path, "gated", "tqgdnet", ROWS["tqgdnet"], 0)
+    main_run.mkdir(parents=True)
+    (main_run / TRAINED_JSON).write_text(json.dumps({"weights": "last.pt", "operating_point": {"conf": 0.02}}))
+    with pytest.raises(ConfigError, match="gated tqgdnet seed 1"):
+        clinic_quality.borrow_training(tmp_path, runs, rows)
+    given = json.loads((clinic_quality.run_dir(tmp_path, "gated@30", "tqgdnet", ROWS["tqgdnet"], 0) / TRAINED_JSON)
+                       .read_text())
+    assert given == {"weights": "last.pt", "operating_point": {"conf": 0.02}, "trained_for": str(main_run)}
+    assert clinic_quality.borrow_training(tmp_path, [r for r in runs if r[2] != 1], rows) == 0, "given once"
+    assert clinic_quality.set_label("gated@30").endswith("test set seed 30")
