@@ -24,6 +24,18 @@ from tqgd.errors import TQGDError
 runner = CliRunner()
 
 
+def trained_run(kwargs) -> TrainResult:
+    """What a stand-in for ``train`` returns: the run folder it was asked for (nothing trained)."""
+    run = Path(kwargs["project"]) / kwargs["name"]
+    return TrainResult(save_dir=run, best=run / "weights" / "best.pt", last=run / "weights" / "last.pt")
+
+
+def fake_validate(weights, data, **kwargs) -> ValResult:
+    """A stand-in for ``validate``: zero metrics for one image."""
+    zeros = dict.fromkeys(("precision", "recall", "f1", "map50", "map50_95"), 0.0)
+    return ValResult(Path(kwargs["project"]), {"ultralytics": zeros, "pycocotools": zeros, "counts": {"images": 1}})
+
+
 @pytest.fixture
 def dataset(tmp_path: Path) -> Path:
     """4 patients x 3 images with large boxes (non-zero COCO metrics after one epoch), converted with 2 folds."""
@@ -48,6 +60,8 @@ def test_two_folds_table_matches_the_fold_metrics(app, dataset: Path, tmp_path: 
         assert float(rows[2][header]) == pytest.approx(values.mean(), abs=5e-4)
         assert float(rows[3][header]) == pytest.approx(values.std(ddof=1), abs=5e-4)
     assert any(float(r["COCO mAP50"]) > 0 for r in rows[:2])  # a table of real numbers, not only zeros
+    assert [r["Detect conf"] for r in rows[:2]] == ["-", "-"] and "records no source scans" in result.output, \
+        "a dataset without source scans trains and validates; no confidence is chosen, and the command says why"
     convert = json.loads((dataset / "convert.json").read_text())
     assert convert["folds"] == 2  # so the converter's own fold YAMLs were used
     summary = json.loads((out / "cv.json").read_text())
@@ -82,12 +96,7 @@ def test_a_failing_fold_fails_the_command_naming_it(app, dataset: Path, tmp_path
         calls.append(Path(data).name)
         if len(calls) == 2:
             raise RuntimeError("CUDA out of memory")
-        run = Path(kwargs["project"]) / kwargs["name"]
-        return TrainResult(save_dir=run, best=run / "weights" / "best.pt", last=run / "weights" / "last.pt")
-
-    def fake_validate(weights, data, **kwargs) -> ValResult:
-        zeros = dict.fromkeys(("precision", "recall", "f1", "map50", "map50_95"), 0.0)
-        return ValResult(Path(kwargs["project"]), {"ultralytics": zeros, "pycocotools": zeros, "counts": {"images": 1}})
+        return trained_run(kwargs)
 
     monkeypatch.setattr(tqgd.engine.train, "train", fake_train)
     monkeypatch.setattr(tqgd.engine.val, "validate", fake_validate)
@@ -100,3 +109,47 @@ def test_a_failing_fold_fails_the_command_naming_it(app, dataset: Path, tmp_path
 def test_too_many_folds_for_the_patients(app, dataset: Path, tmp_path: Path) -> None:
     result = runner.invoke(app, ["cv", "--data-dir", str(dataset), "--folds", "5", "--project", str(tmp_path)])
     assert result.exit_code == 1 and "cannot make 5 patient-grouped folds from 4 patients" in str(result.exception)
+
+
+@pytest.mark.parametrize("choose", [True, False])
+def test_each_folds_weights_get_detects_confidence_from_that_folds_patients(app, dataset: Path, tmp_path: Path,
+                                                                           monkeypatch, choose: bool) -> None:
+    """Every fold's best.pt is swept with its own fold YAML (so its own validation patients) and the table shows the
+    chosen confidence and lesion F1; a fold whose dataset cannot be swept shows "-" and the command says why;
+    --no-operating-point sweeps nothing."""
+    import tqgd.engine.operating_point
+    from tqgd.errors import DatasetError
+
+    swept: list[tuple[Path, Path, Path]] = []
+
+    def fake_train(data, model, **kwargs) -> TrainResult:
+        return trained_run(kwargs)
+
+    def fake_record(weights, data_yaml, out, heart=None, device="cpu"):
+        swept.append((Path(weights), Path(data_yaml), Path(out)))
+        if len(swept) == 2:
+            raise DatasetError("records no source scans and patient folds", data_yaml)
+        return {"conf": 0.0334, "f1": 0.8125}
+
+    monkeypatch.setattr(tqgd.engine.train, "train", fake_train)
+    monkeypatch.setattr(tqgd.engine.val, "validate", fake_validate)
+    monkeypatch.setattr(tqgd.engine.operating_point, "record_operating_point", fake_record)
+    flag = "--operating-point" if choose else "--no-operating-point"
+    result = runner.invoke(app, ["cv", "--data-dir", str(dataset), "--folds", "2", "--project", str(tmp_path),
+                                 "--name", "cv", flag])
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "cv"
+    with open(out / "cv.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    summary = json.loads((out / "cv.json").read_text())
+    if not choose:
+        assert swept == [] and [r["Detect conf"] for r in rows] == ["-", "-", "", ""]
+        assert [f["operating_point"] for f in summary["folds"]] == [None, None]
+        return
+    best = [out / f"fold{i}" / "weights" / "best.pt" for i in range(2)]
+    assert swept == [(best[0], dataset / "fold0.yaml", best[0]), (best[1], dataset / "fold1.yaml", best[1])]
+    assert [(r["Detect conf"], r["Lesion F1"]) for r in rows] == [("0.0334", "0.812"), ("-", "-"), ("", "-"),
+                                                                  ("", "-")]
+    assert summary["folds"][0]["operating_point"] == {"conf": 0.0334, "f1": 0.8125}
+    assert "records no source scans" in summary["folds"][1]["operating_point"]["skipped"]
+    assert "no operating point recorded" in result.output and "records no source scans" in result.output

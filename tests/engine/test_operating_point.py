@@ -137,3 +137,51 @@ def test_datasets_without_source_scans_or_the_fold_are_refused_by_name(tmp_path)
         {"source": str(tmp_path / "moved"), "fold_patients": [{"index": 0, "train": [], "val": ["P1"]}]}))
     with pytest.raises(DatasetError, match="converted from are gone"):
         validation_operating_point(tmp_path / "dataset", tmp_path / "c.pt")
+
+
+def _sweepable_big_box_dataset(tmp_path):
+    """The big-box dataset (patients P0-P3, manifest, 2 converter folds) recording an OrCaScore-layout source."""
+    from tests.engine.trainval_data import write_big_box_dataset
+    from tqgd.data.folds import make_patient_folds
+
+    dataset = write_big_box_dataset(tmp_path / "dataset", patients=4, folds=2)
+    for case in ("P0", "P1", "P2", "P3"):
+        for path in (image_path(tmp_path / "phantom", case), reference_path(tmp_path / "phantom", case)):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch()
+    record = json.loads((dataset / "convert.json").read_text())
+    record["source"] = str(tmp_path / "phantom")
+    record["fold_patients"] = [{"index": f.index, "train": list(f.train), "val": list(f.val)}
+                               for f in make_patient_folds(["P0", "P1", "P2", "P3"], 2, 0)]
+    (dataset / "convert.json").write_text(json.dumps(record))
+    return dataset, record["fold_patients"]
+
+
+def test_a_fold_tqgd_cv_re_split_is_swept_on_the_patients_its_val_list_holds(tmp_path, monkeypatch) -> None:
+    """A re-split fold (written outside the dataset) validates other patients than the converter's fold of the same
+    number: the sweep takes the patients of the YAML's own val list, never the converter's (they trained there)."""
+    from tqgd.data.convert.manifest import read_manifest
+    from tqgd.engine.cv import fold_datasets
+    from tqgd.engine.operating_point import listed_patients
+
+    dataset, converter_folds = _sweepable_big_box_dataset(tmp_path)
+    resplit = fold_datasets(dataset, 3, seed=1, out=tmp_path / "cv")
+    seen = []
+    monkeypatch.setattr(operating_point, "sweep_confidence", lambda cases, *_, **__: seen.append(
+        sorted(c.case_id for c in cases)) or [ConfPoint(c, 2, 2, 2, 2) for c in CANDIDATE_CONFS])
+    from tqgd.weights import CALCIUM_WEIGHTS, weights_dir
+
+    for index, (data_yaml, patients) in enumerate(resplit):
+        manifest = {str((dataset / r.image).resolve()): r.patient for r in read_manifest(dataset / "manifest.csv")}
+        listed = {manifest[line] for line in (tmp_path / "cv" / "folds" / f"fold{index}_val.txt").read_text().split()}
+        assert listed_patients(data_yaml, dataset) == sorted(listed) == sorted(patients)
+        record = record_operating_point(weights_dir() / CALCIUM_WEIGHTS, data_yaml, tmp_path / f"out{index}.pt")
+        assert seen[-1] == sorted(patients) and record["patients"] == sorted(patients)
+    assert any(sorted(p) != sorted(f["val"]) for (_, p), f in zip(resplit, converter_folds, strict=False)), \
+        "the re-split differs from the converter's folds, so the test can tell them apart"
+    assert listed_patients(dataset / "fold1.yaml", dataset) is None, "the converter's own lists: convert.json's"
+    foreign = tmp_path / "cv" / "folds" / "fold0_val.txt"
+    foreign.write_text(foreign.read_text() + str(tmp_path / "elsewhere.png") + "\n")
+    with pytest.raises(DatasetError, match="1 image\\(s\\) that .*manifest.csv does not hold"):
+        record_operating_point(weights_dir() / CALCIUM_WEIGHTS, resplit[0][0], tmp_path / "bad.pt")
+    assert not (tmp_path / "bad.pt").exists()

@@ -22,6 +22,11 @@ def cv(
     name: str = typer.Option(None, "--name", help="Folder name inside --project (default exp, exp2, ...)."),
     seed: int = typer.Option(0, "--seed", help="Seed for re-splitting patients when --folds differs from the "
                                                "converter's."),
+    choose_conf: bool = typer.Option(True, "--operating-point/--no-operating-point",
+                                     help="After each fold, choose the confidence tqgd detect keeps boxes at on the "
+                                          "fold's validation patients and record it in its best.pt (as tqgd train "
+                                          "does; needs a tqgd convert orcascore dataset whose scans are still "
+                                          "where it was converted from)."),
     trust_weights: bool = typer.Option(False, "--trust-weights",
                                        help="Load weights with full pickle (only for files you trust)."),
     options: list[str] = typer.Argument(None, metavar="[KEY=VALUE]...",
@@ -30,11 +35,13 @@ def cv(
     """Cross-validate: train and validate one model per patient-grouped fold; table per fold, mean and std.
 
     Uses the converter's folds when --folds matches them, else re-splits patients from manifest.csv. Writes
-    fold<i>/ (training runs), fold<i>_val/ (metrics.json, plots), cv.md, cv.csv and cv.json.
+    fold<i>/ (training runs), fold<i>_val/ (metrics.json, plots), cv.md, cv.csv and cv.json. Each fold's best.pt
+    records detect's confidence, chosen on that fold's validation patients (table columns Detect conf, Lesion F1).
 
     Example: tqgd cv --data-dir datasets/orca --folds 5 --model tqgdnet-n --epochs 200 --device 0
     """
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from tqgd.cli.train import print_recipe
@@ -49,7 +56,7 @@ def cv(
     print_recipe(console, recipe_table(training_args(data_dir, model, options=extra, **named)),
                  title=f"training recipe for each of {folds} folds")
     arguments = dict(folds=folds, model=model, project=project, name=name, seed=seed, options=extra,
-                     trust=trust_weights or None, **named)
+                     trust=trust_weights or None, operating_point=choose_conf, **named)
     with TrainingProgress(console) as progress:
         callbacks = None if is_multi_gpu(device) else progress.callbacks()
         result = cross_validate(data_dir, callbacks=callbacks, progress=progress.fold, **arguments)
@@ -60,6 +67,10 @@ def cv(
     for row in rows[1:]:
         table.add_row(*row)
     console.print(table)
+    skipped = {(f.operating_point or {}).get("skipped") for f in result.folds} - {None}
+    for why in sorted(skipped):
+        console.print(f"[yellow]no operating point recorded:[/yellow] {escape(why)}; tqgd detect keeps boxes from "
+                      "0.25 unless --conf is given")
     console.print(f"tables: {result.table_md}, {result.table_csv}")
 
 

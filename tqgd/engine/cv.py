@@ -1,8 +1,9 @@
 """Patient-grouped k-fold cross-validation of a converted dataset, summarised like the paper's Table 4.
 
 ``cross_validate(data_dir, folds=5)`` trains one model per fold (``tqgd.engine.train``), validates its best.pt on the
-fold's held-out patients (``tqgd.engine.val``) and writes ``cv.md`` and ``cv.csv`` (one row per fold, then mean and
-standard deviation) and ``cv.json``. Folds are the converter's own (``fold<i>.yaml``) when their count matches;
+fold's held-out patients (``tqgd.engine.val``), chooses detect's confidence for it on the same patients and records it
+in best.pt as ``tqgd train`` does (``tqgd.engine.operating_point``; datasets without their source scans skip this)
+and writes ``cv.md`` and ``cv.csv`` (one row per fold, then mean and standard deviation) and ``cv.json``. Folds are the converter's own (``fold<i>.yaml``) when their count matches;
 otherwise patients are re-split from ``manifest.csv`` with ``make_patient_folds`` (weighted by positive slices), and
 the new fold lists and YAMLs are written into the cross-validation folder, leaving the dataset untouched.
 """
@@ -36,7 +37,7 @@ TABLE_METRICS = (("Precision", "ultralytics", "precision"), ("Recall", "ultralyt
                  ("mAP50-95", "ultralytics", "map50_95"), ("COCO mAP50", "pycocotools", "map50"),
                  ("COCO mAP50-95", "pycocotools", "map50_95"))
 
-#: Called as progress(fold_index, folds, stage) with stage "train", "val" or "done".
+#: Called as progress(fold_index, folds, stage) with stage "train", "val", "operating point" or "done".
 FoldProgress = Callable[[int, int, str], None]
 
 
@@ -50,6 +51,7 @@ class FoldResult:
     train_dir: Path
     val_dir: Path
     metrics: dict[str, Any]
+    operating_point: dict[str, Any] | None = None  # the sweep's record, {"skipped": why}, or None when not asked
 
 
 @dataclass
@@ -136,15 +138,28 @@ def summarise(folds: list[FoldResult]) -> tuple[dict[str, float], dict[str, floa
     return mean, std
 
 
+def lesion_f1s(folds: list[FoldResult]) -> list[float] | None:
+    """Each fold's validation lesion F1 at its chosen confidence, or None unless every fold has one."""
+    values = [(f.operating_point or {}).get("f1") for f in folds]
+    return None if not values or None in values else [float(v) for v in values]
+
+
 def table_rows(result: CVResult) -> list[list[str]]:
-    """Header, one row per fold, then Average and Std (3 decimals, as Table 4)."""
-    rows = [["Fold", "Val patients", "Val images", *[header for header, _, _ in TABLE_METRICS]]]
+    """Header, one row per fold, then Average and Std (3 decimals, as Table 4); the last two columns are detect's
+    chosen confidence and the validation lesion F1 there ("-" where none was chosen)."""
+    rows = [["Fold", "Val patients", "Val images", *[header for header, _, _ in TABLE_METRICS], "Detect conf",
+             "Lesion F1"]]
     for fold in result.folds:
         values = [f"{fold.metrics[block][key]:.3f}" for _, block, key in TABLE_METRICS]
+        point = fold.operating_point or {}
+        chosen = [f"{point['conf']:g}", f"{point['f1']:.3f}"] if "conf" in point else ["-", "-"]
         rows.append([f"Group{fold.index + 1}", str(len(fold.val_patients)), str(fold.metrics["counts"]["images"]),
-                     *values])
+                     *values, *chosen])
+    f1s = lesion_f1s(result.folds)
+    spread = {"Average": np.mean(f1s), "Std": np.std(f1s, ddof=1) if len(f1s) > 1 else 0.0} if f1s else {}
     for label, stats in (("Average", result.mean), ("Std", result.std)):
-        rows.append([label, "", "", *[f"{stats[header]:.3f}" for header, _, _ in TABLE_METRICS]])
+        f1 = f"{spread[label]:.3f}" if label in spread else "-"
+        rows.append([label, "", "", *[f"{stats[header]:.3f}" for header, _, _ in TABLE_METRICS], "", f1])
     return rows
 
 
@@ -160,16 +175,32 @@ def write_tables(result: CVResult) -> None:
     write_json(result.out / "cv.json", {
         "folds": [{"index": f.index, "data": str(f.data_yaml), "val_patients": f.val_patients,
                    "train_dir": str(f.train_dir), "val_dir": str(f.val_dir), "ultralytics": f.metrics["ultralytics"],
-                   "pycocotools": f.metrics["pycocotools"]} for f in result.folds],
+                   "pycocotools": f.metrics["pycocotools"], "operating_point": f.operating_point}
+                  for f in result.folds],
         "mean": result.mean, "std": result.std})
+
+
+def fold_operating_point(best: Path, data_yaml: Path, device: str | None) -> dict[str, Any]:
+    """Detect's confidence for one fold's best.pt, chosen on the fold's own validation patients and recorded in
+    best.pt (``record_operating_point``); ``{"skipped": why}`` when the dataset cannot be swept (no source scans) or
+    no confidence finds a validation lesion: the fold's training still counts."""
+    from tqgd.engine.operating_point import record_operating_point
+
+    try:
+        record = record_operating_point(best, data_yaml, best, device=str(device).split(",")[0] if device else "cpu")
+    except TQGDError as exc:
+        return {"skipped": str(exc)}
+    return record or {"skipped": "no confidence found a lesion on the validation patients (or they hold none)"}
 
 
 def cross_validate(data_dir: str | Path, folds: int = 5, model: str | Path = "tqgdnet-n", *,
                    epochs: int | None = None, imgsz: int | None = None, batch: int | None = None,
                    device: str | None = None, project: str | Path | None = None, name: str | None = None,
                    seed: int = 0, options: Mapping[str, Any] | None = None, callbacks: Callbacks | None = None,
-                   progress: FoldProgress | None = None, trust: bool | None = None) -> CVResult:
-    """Train and validate ``folds`` patient-grouped folds of the converted dataset ``data_dir`` (module docstring).
+                   progress: FoldProgress | None = None, trust: bool | None = None,
+                   operating_point: bool = True) -> CVResult:
+    """Train and validate ``folds`` patient-grouped folds of the converted dataset ``data_dir`` (module docstring);
+    ``operating_point=False`` records no detect confidence in the folds' weights.
 
     Raises:
         DatasetError / ConfigError: bad folder or options (before any training).
@@ -197,10 +228,16 @@ def cross_validate(data_dir: str | Path, folds: int = 5, model: str | Path = "tq
                 progress(index, folds, "val")
             checked = validate(run.best, data_yaml, imgsz=imgsz, device=device, project=result.out,
                                name=f"fold{index}_val", trust=trust)
+            point = None
+            if operating_point:
+                if progress:
+                    progress(index, folds, "operating point")
+                point = fold_operating_point(run.best, data_yaml, device)
         except Exception as exc:  # any failure inside a fold fails the whole run, naming the fold
             raise TQGDError(f"fold {index} of {folds} failed ({type(exc).__name__}: {exc}); finished folds are in "
                             f"{result.out}") from exc
-        result.folds.append(FoldResult(index, data_yaml, patients, run.save_dir, checked.save_dir, checked.metrics))
+        result.folds.append(FoldResult(index, data_yaml, patients, run.save_dir, checked.save_dir, checked.metrics,
+                                       point))
         if progress:
             progress(index, folds, "done")
     result.mean, result.std = summarise(result.folds)

@@ -130,17 +130,62 @@ def dataset_fold(data_yaml: Path) -> tuple[Path, int]:
     return folder, int(match.group(1)) if match else 0
 
 
-def validation_cases(dataset: Path, fold: int = 0) -> list:
-    """The validation patients of fold ``fold`` of a ``tqgd convert orcascore`` dataset, as ``OrcaCase`` of the scans
-    it was converted from.
+def listed_patients(data_yaml: Path, dataset: Path) -> list[str] | None:
+    """The patients of the images a dataset YAML validates on, when its ``val`` list is not the converter's own fold
+    list (``tqgd cv`` writes re-split folds elsewhere): read through the dataset's manifest.csv. None for the
+    converter's own lists, whose patients ``convert.json`` records.
+
+    Raises:
+        DatasetError: the list cannot be read, or names an image the manifest does not hold.
+    """
+    import yaml
+
+    from tqgd.data.convert.dataset_yaml import FOLDS_DIR
+    from tqgd.data.convert.manifest import MANIFEST_NAME, read_manifest
+    from tqgd.errors import DatasetError
+
+    val = (yaml.safe_load(Path(data_yaml).read_text(encoding="utf-8")) or {}).get("val")
+    listed = Path(str(val)) if Path(str(val)).is_absolute() else Path(dataset) / str(val)
+    if listed.resolve().parent == (Path(dataset) / FOLDS_DIR).resolve():
+        return None
+    try:
+        lines = [line.strip() for line in listed.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except OSError as exc:
+        raise DatasetError(f"cannot read its validation list {listed} ({exc.strerror})", data_yaml) from exc
+    rows = {str((Path(dataset) / row.image).resolve()): row.patient
+            for row in read_manifest(Path(dataset) / MANIFEST_NAME)}
+    images = [str((listed.parent / line).resolve()) for line in lines]
+    unknown = [image for image in images if image not in rows]
+    if unknown:
+        raise DatasetError(f"its validation list {listed} names {len(unknown)} image(s) that {dataset / MANIFEST_NAME} "
+                           f"does not hold (first: {unknown[0]}); it does not belong to this dataset", data_yaml)
+    return sorted({rows[image] for image in images})
+
+
+def validation_cases(dataset: Path, fold: int = 0, patients: Iterable[str] | None = None) -> list:
+    """The validation patients of fold ``fold`` of a ``tqgd convert orcascore`` dataset (or ``patients``, a re-split
+    fold's), as ``OrcaCase`` of the scans it was converted from.
 
     Raises:
         DatasetError: the dataset records no source scans or folds (not written by ``tqgd convert orcascore``), its
             source folder is gone, or the fold does not exist.
     """
+    from tqgd.data.orcascore import discover_cases
+    from tqgd.errors import DatasetError
+
+    record, source = conversion_source(dataset)
+    folds = {int(f["index"]): f for f in record["fold_patients"]}
+    if patients is None and fold not in folds:
+        raise DatasetError(f"has no fold {fold} (folds {sorted(folds)})", Path(dataset) / "convert.json")
+    val = set(folds[fold]["val"] if patients is None else patients)
+    return [case for case in discover_cases(source) if case.case_id in val]
+
+
+def conversion_source(dataset: Path) -> tuple[dict[str, Any], Path]:
+    """(convert.json, the folder of scans it was converted from) of a ``tqgd convert orcascore`` dataset; a dataset
+    that cannot be swept is refused by name (``validation_cases``' errors)."""
     import json
 
-    from tqgd.data.orcascore import discover_cases
     from tqgd.errors import DatasetError
 
     record_path = Path(dataset) / "convert.json"
@@ -155,20 +200,17 @@ def validation_cases(dataset: Path, fold: int = 0) -> list:
     if not source.is_dir():
         raise DatasetError(f"the scans this dataset was converted from are gone ({source}); restore them there to "
                            "choose the operating point", record_path)
-    folds = {int(f["index"]): f for f in record["fold_patients"]}
-    if fold not in folds:
-        raise DatasetError(f"has no fold {fold} (folds {sorted(folds)})", record_path)
-    val = set(folds[fold]["val"])
-    return [case for case in discover_cases(source) if case.case_id in val]
+    return record, source
 
 
 def validation_operating_point(dataset: Path, weights: Path, heart: Path | Callable | None = None,
-                               device: str = "cpu", fold: int = 0, roi_crop: bool = False) -> dict[str, Any] | None:
-    """The operating-point record of ``weights`` trained on fold ``fold`` of a ``tqgd convert orcascore`` dataset: the
-    sweep over that fold's validation patients (``validation_cases``; never test patients) and its best confidence
-    (for the heart-ROI crop with ``roi_crop``). None when those patients hold no reference lesion or no confidence
-    finds one."""
-    cases = validation_cases(dataset, fold)
+                               device: str = "cpu", fold: int = 0, roi_crop: bool = False,
+                               patients: Iterable[str] | None = None) -> dict[str, Any] | None:
+    """The operating-point record of ``weights`` trained on fold ``fold`` of a ``tqgd convert orcascore`` dataset (or
+    on a re-split fold validating ``patients``): the sweep over those validation patients (``validation_cases``; never
+    test patients) and its best confidence (for the heart-ROI crop with ``roi_crop``). None when those patients hold
+    no reference lesion or no confidence finds one."""
+    cases = validation_cases(dataset, fold, patients)
     points = sweep_confidence(cases, weights, heart, device, roi_crop=roi_crop)
     best = best_point(points)
     if not best.reference_lesions or best.f1 == 0:
@@ -181,7 +223,8 @@ def validation_operating_point(dataset: Path, weights: Path, heart: Path | Calla
 
 def record_operating_point(weights: Path, data_yaml: Path, out: Path, heart: Path | None = None,
                            device: str = "cpu") -> dict[str, Any] | None:
-    """Sweep ``weights`` on the validation patients of the dataset and fold ``data_yaml`` names; when a confidence
+    """Sweep ``weights`` on the validation patients of the dataset and fold ``data_yaml`` names (the patients of its
+    ``val`` list for a fold ``tqgd cv`` re-split, ``listed_patients``); when a confidence
     finds lesions, write ``out`` (the checkpoint with the confidence under the key ``tqgd detect`` reads for the crop
     it will use: ``OPERATING_CONF_ROI_KEY`` for weights that already record a heart-ROI point, else
     ``OPERATING_CONF_KEY``) and ``<out stem>_operating_point.json`` (the record). Returns the record, or None
@@ -192,9 +235,11 @@ def record_operating_point(weights: Path, data_yaml: Path, out: Path, heart: Pat
     from tqgd.io import write_json
 
     dataset, fold = dataset_fold(data_yaml)
-    validation_cases(dataset, fold)  # a dataset that cannot be swept is refused before the weights are loaded
+    conversion_source(dataset)  # a dataset that cannot be swept is refused first, by name
+    patients = listed_patients(data_yaml, dataset)  # a re-split fold (tqgd cv) validates other patients
+    validation_cases(dataset, fold, patients)  # ... and a missing fold, before the weights are loaded
     roi_crop = uses_roi_crop(load_slice_detector(weights, device=device), DetectOptions())
-    record = validation_operating_point(dataset, weights, heart, device, fold, roi_crop)
+    record = validation_operating_point(dataset, weights, heart, device, fold, roi_crop, patients)
     if record is None:
         return None
     record = {"weights": str(out), "swept_weights": str(weights), "dataset": str(dataset),
