@@ -3,9 +3,10 @@
 ``cross_validate(data_dir, folds=5)`` trains one model per fold (``tqgd.engine.train``), validates its best.pt on the
 fold's held-out patients (``tqgd.engine.val``), chooses detect's confidence for it on the same patients and records it
 in best.pt as ``tqgd train`` does (``tqgd.engine.operating_point``; datasets without their source scans skip this)
-and writes ``cv.md`` and ``cv.csv`` (one row per fold, then mean and standard deviation) and ``cv.json``. Folds are the converter's own (``fold<i>.yaml``) when their count matches;
-otherwise patients are re-split from ``manifest.csv`` with ``make_patient_folds`` (weighted by positive slices), and
-the new fold lists and YAMLs are written into the cross-validation folder, leaving the dataset untouched.
+and writes ``cv.md`` and ``cv.csv`` (one row per fold, then mean and standard deviation) and ``cv.json``. Folds are
+the converter's own (``fold<i>.yaml``) when their count matches; otherwise patients are re-split from
+``manifest.csv`` with ``make_patient_folds`` (weighted by positive slices), and the new fold lists and YAMLs are
+written into the cross-validation folder, leaving the dataset untouched.
 """
 
 from __future__ import annotations
