@@ -18,6 +18,7 @@ from tqgd.data.phantom import GENERATOR_VERSION, PhantomConfig, generate_patient
 from tqgd.data.phantom.config import CALCIUM_THRESHOLD_HU
 from tqgd.data.phantom.fbp_noise import NoiseKernel, add_fbp_noise, measure_nps
 from tqgd.data.phantom.layout import case_sidecar
+from tqgd.data.phantom.lookalikes import LOOKALIKE_SHARE
 from tqgd.errors import ConfigError
 
 LEGACY = dict(image_size=128, realism="legacy")
@@ -176,6 +177,21 @@ def test_lookalikes_are_listed_by_cause_with_their_probability():
     assert placed, "twelve patients should hold at least one look-alike"
 
 
+def test_lookalike_share_draws_every_kind_with_that_probability_and_records_it():
+    default = realistic(3).realism["lookalikes"]
+    assert {kind: r["probability"] for kind, r in default.items()} == LOOKALIKE_SHARE  # None: the published rates
+    every = generate_patient(3, PhantomConfig(image_size=128, lookalike_share=1.0))
+    record = every.realism["lookalikes"]
+    assert {kind: r["probability"] for kind, r in record.items()} == dict.fromkeys(LOOKALIKE_KINDS, 1.0)
+    assert all(r["present"] for r in record.values())
+    placed = {kind for kind, r in record.items() if r["placed"] and kind != "aortic_valve"}
+    assert placed and placed <= {d.kind for d in every.distractors}
+    none = generate_patient(3, PhantomConfig(image_size=128, lookalike_share=0.0)).realism["lookalikes"]
+    assert not any(r["present"] or r["placed"] for r in none.values())
+    with pytest.raises(ConfigError, match="lookalike_share"):
+        PhantomConfig(lookalike_share=1.5)
+
+
 def test_fbp_noise_has_the_requested_std_and_a_band_pass_spectrum():
     rng = np.random.default_rng(0)
     kernel = NoiseKernel("standard", 0.9)
@@ -230,4 +246,20 @@ def test_cli_metal_share_sets_every_kind_and_is_recorded(tmp_path, monkeypatch, 
     code, _, stderr = run_tqgd(monkeypatch, capsys, "phantom", tmp_path / "legacy", "--realism", "legacy",
                                "--metal-share", "0.5")
     assert code != 0 and "legacy generator has no metal" in stderr
+    assert not (tmp_path / "legacy").exists()
+
+
+def test_cli_lookalike_share_sets_every_kind_and_is_recorded(tmp_path, monkeypatch, capsys):
+    from tests.helpers import run_tqgd
+
+    out = tmp_path / "lookalikes"
+    code, _, _ = run_tqgd(monkeypatch, capsys, "phantom", out, "-n", "1", "--image-size", "64",
+                          "--lookalike-share", "1")
+    assert code == 0
+    record = json.loads((out / "phantom" / "TRV1P1.json").read_text())["realism"]["lookalikes"]
+    assert {kind: r["probability"] for kind, r in record.items()} == dict.fromkeys(LOOKALIKE_KINDS, 1.0)
+    assert json.loads((out / "phantom" / "phantom.json").read_text())["options"]["lookalike_share"] == 1.0
+    code, _, stderr = run_tqgd(monkeypatch, capsys, "phantom", tmp_path / "legacy", "--realism", "legacy",
+                               "--lookalike-share", "0.5")
+    assert code != 0 and "legacy generator has no look-alikes" in stderr
     assert not (tmp_path / "legacy").exists()

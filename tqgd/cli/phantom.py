@@ -48,6 +48,12 @@ def phantom(
                                                 help="Per-patient probability of each kind of metal (sternal wires, "
                                                      "stents, clips, leads), e.g. 0.5 for a training set rich in "
                                                      "metal; default: 0.05, 0.06, 0.05, 0.03 (realistic mode)."),
+    lookalike_share: Optional[float] = typer.Option(None, "--lookalike-share", min=0.0, max=1.0,
+                                                    help="Per-patient probability of each kind of calcified "
+                                                         "look-alike (mitral annulus, aortic valve and root, "
+                                                         "pericardium, lymph nodes), e.g. 1 for a set to train a "
+                                                         "lesion verifier on; default: the published rates "
+                                                         "0.15, 0.25, 0.30, 0.02, 0.10 (realistic mode)."),
 ) -> None:
     """Generate synthetic non-contrast cardiac CT patients with known coronary calcium.
 
@@ -59,6 +65,8 @@ def phantom(
 
     Example: tqgd phantom phantom_set --patients 8 --seed 0 --non-gated --format both --montage
     """
+    from dataclasses import replace
+
     import numpy as np
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -73,6 +81,11 @@ def phantom(
             raise typer.BadParameter("the legacy generator has no metal; use --realism realistic",
                                      param_hint="--metal-share")
         config = with_metal_share(config, metal_share)
+    if lookalike_share is not None:
+        if realism is not Realism.realistic:
+            raise typer.BadParameter("the legacy generator has no look-alikes; use --realism realistic",
+                                     param_hint="--lookalike-share")
+        config = replace(config, lookalike_share=lookalike_share)
     check_output_folder(out, overwrite)
     formats = ("orcascore", "dicom") if output_format is PhantomFormat.both else (output_format.value,)
     bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())

@@ -121,6 +121,10 @@ class PhantomConfig:
             version-1.0 generator, byte-identical, so earlier tables can be reproduced).
         sternal_wire_share / stent_share / clip_share / lead_share: per-patient probability of each kind of metal
             (realistic mode only; recorded in every sidecar).
+        lookalike_share: per-patient probability of every kind of calcified look-alike (mitral annulus, aortic
+            valve and root, pericardium, lymph nodes), e.g. 1.0 for a set on which a lesion verifier learns to
+            reject them; None (default) draws each kind at its published rate (``lookalikes.LOOKALIKE_SHARE``).
+            Realistic mode only; the probability used is recorded in every sidecar.
     """
 
     image_size: int = REFERENCE_IMAGE_SIZE
@@ -142,6 +146,7 @@ class PhantomConfig:
     stent_share: float = 0.06
     clip_share: float = 0.05
     lead_share: float = 0.03
+    lookalike_share: float | None = None
 
     def __post_init__(self) -> None:
         if self.realism not in REALISM_MODES:
@@ -152,6 +157,9 @@ class PhantomConfig:
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"phantom {name} is a per-patient probability and must lie in [0, 1], "
                                   f"got {getattr(self, name)!r}")
+        if self.lookalike_share is not None and not 0.0 <= self.lookalike_share <= 1.0:
+            raise ConfigError(f"phantom lookalike_share is a per-patient probability and must lie in [0, 1] (or None "
+                              f"for the published rates), got {self.lookalike_share!r}")
         if not isinstance(self.image_size, int) or not 64 <= self.image_size <= 1024 or self.image_size % 16:
             raise ConfigError(f"phantom image_size must be a multiple of 16 between 64 and 1024, got "
                               f"{self.image_size!r}; "
@@ -192,7 +200,7 @@ class PhantomConfig:
         """JSON-ready options (for the sidecars)."""
         out = asdict(self)
         if self.realism == "legacy":  # the version-1.0 options, byte for byte
-            for name in ("realism", *METAL_SHARE_FIELDS):
+            for name in ("realism", "lookalike_share", *METAL_SHARE_FIELDS):
                 out.pop(name)
         out["profile"] = asdict(self.profile)
         return out

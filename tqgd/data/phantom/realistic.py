@@ -91,12 +91,12 @@ def generate_realistic(seed: int, config: PhantomConfig, case_id: str):
     }
     lookalike_record = {}
     for kind, (draw, forbidden) in lookalike_draws.items():
-        present = bool(rng_lookalike.random() < lookalikes.LOOKALIKE_SHARE[kind])
+        share = lookalikes.LOOKALIKE_SHARE[kind] if config.lookalike_share is None else config.lookalike_share
+        present = bool(rng_lookalike.random() < share)
         low, high = lookalikes.LOOKALIKE_COUNT[kind]
         count = int(rng_lookalike.integers(low, high + 1)) if present else 0
         placed = sum(place(draw, forbidden) for _ in range(count))
-        lookalike_record[kind] = {"probability": lookalikes.LOOKALIKE_SHARE[kind], "present": present,
-                                  "placed": placed}
+        lookalike_record[kind] = {"probability": share, "present": present, "placed": placed}
     metal_draws = {
         "sternal_wire": lambda: metal.draw_sternal_wires(rng_metal, chest, z_limits),
         "stent": lambda: metal.draw_stent(rng_metal, arteries, z_limits),
